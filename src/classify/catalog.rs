@@ -1,0 +1,351 @@
+//! The signature catalog: TOML pattern files, validated and compiled.
+//!
+//! The built-in files in `patterns/` are compiled into the binary; `--patterns DIR` adds the
+//! `*.toml` files of a directory, read in name order. Every mistake (bad TOML, bad regex, an
+//! anchor the regex can never need, a duplicate id) is reported at start-up with the file and
+//! the signature, never later on some input.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::error::CatalogError;
+
+/// The pattern files shipped in `patterns/`, compiled in.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "patterns/incident.toml",
+        include_str!("../../patterns/incident.toml"),
+    ),
+    (
+        "patterns/websocket.toml",
+        include_str!("../../patterns/websocket.toml"),
+    ),
+    (
+        "patterns/python.toml",
+        include_str!("../../patterns/python.toml"),
+    ),
+    (
+        "patterns/server.toml",
+        include_str!("../../patterns/server.toml"),
+    ),
+    (
+        "patterns/database.toml",
+        include_str!("../../patterns/database.toml"),
+    ),
+    (
+        "patterns/network.toml",
+        include_str!("../../patterns/network.toml"),
+    ),
+];
+
+/// How bad a signature is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The service is down or losing work.
+    Critical,
+    /// Requests fail.
+    Error,
+    /// Degraded, or a failure that is often harmless.
+    Warning,
+    /// Worth knowing.
+    Info,
+}
+
+impl Severity {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    signature: Vec<RawSignature>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSignature {
+    id: String,
+    title: String,
+    severity: Severity,
+    anchors: Vec<String>,
+    pattern: String,
+    #[serde(default)]
+    variant_from_code: Option<String>,
+    #[serde(default)]
+    variant_from_frame: Option<String>,
+    remediation: String,
+    #[serde(default)]
+    references: Vec<String>,
+}
+
+/// One known failure: how to find it and how to fix it.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// Stable kebab-case id, e.g. `websocket-not-accepted`.
+    pub id: String,
+    /// One-line title.
+    pub title: String,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Literals, one of which every matching record contains (the prefilter).
+    pub anchors: Vec<String>,
+    /// Confirms the match; the first matching capture group whose name starts with `variant`
+    /// (`variant`, `variant_signal`, ...) names the variant.
+    pub pattern: Regex,
+    /// Applied to the code lines of application frames, innermost first: its `variant` group
+    /// names the variant (e.g. the WebSocket method the application called).
+    pub variant_from_code: Option<Regex>,
+    /// A file path fragment: the function of the outermost frame in such a file is the variant.
+    pub variant_from_frame: Option<String>,
+    /// The fix, with a short code example.
+    pub remediation: String,
+    /// Links to upstream documentation or issues.
+    pub references: Vec<String>,
+    /// The pattern file it came from.
+    pub source: PathBuf,
+}
+
+/// The compiled catalog, in load order (built-ins first). Order is priority: when two
+/// signatures match the same text, the earlier one wins.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    /// The signatures.
+    pub signatures: Vec<Signature>,
+}
+
+impl Catalog {
+    /// The built-in catalog.
+    pub fn builtin() -> Result<Catalog, CatalogError> {
+        let mut c = Catalog::default();
+        for (name, text) in BUILTIN {
+            c.add_str(Path::new(name), text)?;
+        }
+        Ok(c)
+    }
+
+    /// Adds every `*.toml` file of `dir`, in file-name order.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), CatalogError> {
+        let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Dir {
+            path: dir.into(),
+            source,
+        })?;
+        let mut files: Vec<PathBuf> = rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read_to_string(&f).map_err(|source| CatalogError::Read {
+                path: f.clone(),
+                source,
+            })?;
+            self.add_str(&f, &text)?;
+        }
+        Ok(())
+    }
+
+    /// Parses, validates and adds one pattern file.
+    pub fn add_str(&mut self, path: &Path, text: &str) -> Result<(), CatalogError> {
+        let file: File = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+            path: path.into(),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        let known: HashMap<String, PathBuf> = self
+            .signatures
+            .iter()
+            .map(|s| (s.id.clone(), s.source.clone()))
+            .collect();
+        let mut seen: HashMap<String, PathBuf> = known;
+        for raw in file.signature {
+            if let Some(first) = seen.get(&raw.id) {
+                return Err(CatalogError::Duplicate {
+                    path: path.into(),
+                    id: raw.id,
+                    first: first.clone(),
+                });
+            }
+            let sig = compile(path, raw)?;
+            seen.insert(sig.id.clone(), path.into());
+            self.signatures.push(sig);
+        }
+        Ok(())
+    }
+
+    /// Looks a signature up by id.
+    pub fn get(&self, id: &str) -> Option<&Signature> {
+        self.signatures.iter().find(|s| s.id == id)
+    }
+}
+
+fn compile(path: &Path, raw: RawSignature) -> Result<Signature, CatalogError> {
+    let bad = |reason: String| CatalogError::Signature {
+        path: path.into(),
+        id: raw.id.clone(),
+        reason,
+    };
+    let id_ok = !raw.id.is_empty()
+        && raw
+            .id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if !id_ok {
+        return Err(bad(
+            "id must be kebab-case: lowercase letters, digits and '-'".into(),
+        ));
+    }
+    if raw.title.trim().is_empty() {
+        return Err(bad("title is empty".into()));
+    }
+    if raw.remediation.trim().is_empty() {
+        return Err(bad("remediation is empty".into()));
+    }
+    if raw.anchors.is_empty() {
+        return Err(bad(
+            "needs at least one anchor (a literal every match contains)".into(),
+        ));
+    }
+    for a in &raw.anchors {
+        // Anchors are searched in raw bytes, JSON lines included, where `"` and `\` are escaped
+        // and non-ASCII may be `\uXXXX`: such an anchor would miss JSON records.
+        if a.len() < 4
+            || !a
+                .bytes()
+                .all(|c| (b' '..=b'~').contains(&c) && c != b'"' && c != b'\\')
+        {
+            return Err(bad(format!(
+                "anchor {a:?} must be at least 4 printable ASCII characters without '\"' or '\\'"
+            )));
+        }
+    }
+    let pattern = Regex::new(&raw.pattern).map_err(|e| bad(format!("bad pattern regex: {e}")))?;
+    let variant_from_code = match &raw.variant_from_code {
+        Some(r) => {
+            let re = Regex::new(r).map_err(|e| bad(format!("bad variant_from_code regex: {e}")))?;
+            if !re.capture_names().any(|n| n == Some("variant")) {
+                return Err(bad(
+                    "variant_from_code needs a (?P<variant>...) group".into()
+                ));
+            }
+            Some(re)
+        }
+        None => None,
+    };
+    Ok(Signature {
+        id: raw.id,
+        title: raw.title,
+        severity: raw.severity,
+        anchors: raw.anchors,
+        pattern,
+        variant_from_code,
+        variant_from_frame: raw.variant_from_frame,
+        remediation: raw.remediation.trim_end().to_string(),
+        references: raw.references,
+        source: path.into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_loads_and_lists_every_pattern_file() {
+        let c = Catalog::builtin().unwrap();
+        assert!(c.signatures.len() >= 16, "{}", c.signatures.len());
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/patterns");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| format!("patterns/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let mut built: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        built.sort();
+        assert_eq!(on_disk, built, "a file in patterns/ is not compiled in");
+        for id in [
+            "missing-settings-attribute",
+            "websocket-not-accepted",
+            "url-not-string",
+            "datetime-float-mismatch",
+        ] {
+            assert!(c.get(id).is_some(), "{id}");
+        }
+    }
+
+    fn load(text: &str) -> Result<Catalog, CatalogError> {
+        let mut c = Catalog::default();
+        c.add_str(Path::new("user/x.toml"), text).map(|_| c)
+    }
+
+    const OK: &str = r#"
+[[signature]]
+id = "my-sig"
+title = "t"
+severity = "error"
+anchors = ["boom"]
+pattern = 'boom (?P<variant>\w+)'
+remediation = "fix it"
+"#;
+
+    #[test]
+    fn bad_regex_names_file_and_signature() {
+        let e = load(&OK.replace(r"(?P<variant>\w+)", "(unclosed"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("user/x.toml: signature 'my-sig': bad pattern regex"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_id_is_rejected() {
+        let e = load(&format!("{OK}{OK}")).unwrap_err().to_string();
+        assert!(
+            e.contains("'my-sig': duplicate id, already defined in user/x.toml"),
+            "{e}"
+        );
+        let mut c = Catalog::builtin().unwrap();
+        let e = c
+            .add_str(Path::new("u.toml"), &OK.replace("my-sig", "url-not-string"))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("already defined in patterns/incident.toml"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_toml_and_bad_anchor_and_unknown_field() {
+        assert!(load("[[signature]\n")
+            .unwrap_err()
+            .to_string()
+            .starts_with("user/x.toml: invalid pattern file"));
+        let e = load(&OK.replace(r#"["boom"]"#, r#"["say \"hi\""]"#))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("anchor"), "{e}");
+        let e = load(&OK.replace("remediation", "remedy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field"), "{e}");
+        let e = load(&OK.replace("my-sig", "My Sig"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("kebab-case"), "{e}");
+    }
+}

@@ -1,0 +1,244 @@
+//! Reading a framed record: its Python traceback frames and its final exception.
+
+use regex::Regex;
+use std::sync::LazyLock;
+
+/// One `File "...", line N, in FUNC` frame, with the code line under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The file path as printed.
+    pub file: String,
+    /// The line number.
+    pub line: u32,
+    /// The function name.
+    pub function: String,
+    /// The source line Python printed under the frame, trimmed; empty when there is none.
+    pub code: String,
+}
+
+impl Frame {
+    /// Whether the frame is application code: not an installed package (`site-packages`,
+    /// `dist-packages`), not the standard library (`.../lib/python3.X/...`), not a frozen or
+    /// synthetic module (`<frozen ...>`, `<string>`).
+    pub fn is_application(&self) -> bool {
+        let f = self.file.replace('\\', "/");
+        !(f.starts_with('<')
+            || f.contains("/site-packages/")
+            || f.contains("/dist-packages/")
+            || STDLIB.is_match(&f))
+    }
+}
+
+static FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^[\s|+\-]*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+?)\s*$"#)
+        .unwrap()
+});
+static STDLIB: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)/lib/python\d(\.\d+)?/|/lib/pypy|/Lib/").unwrap());
+static EXC_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^(?P<type>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)(?::\s?(?P<msg>.*))?$",
+    )
+    .unwrap()
+});
+static BARE_EXC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?P<type>(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|Disconnect|Cancelled|Refused|Reset|Group)): (?P<msg>.*)$").unwrap()
+});
+
+/// The parts of a record the classifier needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Lines that are not traceback internals: headers, messages, the exception lines.
+    pub message: Vec<String>,
+    /// The raised exception's line and the lines continuing its message.
+    pub exception: Vec<String>,
+    /// The raised exception's type as printed, e.g. `asyncpg.exceptions.ConnectionDoesNotExistError`.
+    pub exception_type: Option<String>,
+    /// The raised exception's message (first line).
+    pub exception_message: Option<String>,
+    /// The frames of the last traceback, outermost first (as Python prints them).
+    pub frames: Vec<Frame>,
+}
+
+impl Shape {
+    /// The innermost application frame of the raised exception's traceback.
+    pub fn app_frame(&self) -> Option<&Frame> {
+        self.frames.iter().rev().find(|f| f.is_application())
+    }
+}
+
+/// Reads a record's lines (already framed, prefix-stripped, lossy UTF-8).
+pub fn shape<S: AsRef<str>>(lines: &[S]) -> Shape {
+    let mut sh = Shape::default();
+    let mut in_tb = false;
+    let mut in_exc = false;
+    for raw in lines {
+        let line = raw.as_ref().trim_end_matches(['\r', '\n']);
+        let t = line.trim_start();
+        if t.starts_with("Traceback (most recent call last):")
+            || t.starts_with("+ Exception Group Traceback (most recent call last):")
+        {
+            in_tb = true;
+            in_exc = false;
+            sh.frames.clear();
+            sh.exception.clear();
+            continue;
+        }
+        if t.starts_with("During handling of the above exception")
+            || t.starts_with("The above exception was the direct cause")
+        {
+            in_exc = false;
+            continue;
+        }
+        let indented = line.starts_with([' ', '\t']);
+        if in_tb {
+            if indented || t.is_empty() {
+                if let Some(c) = FRAME.captures(line) {
+                    sh.frames.push(Frame {
+                        file: c["file"].to_string(),
+                        line: c["line"].parse().unwrap_or(0),
+                        function: c["func"].to_string(),
+                        code: String::new(),
+                    });
+                } else if let Some(f) = sh.frames.last_mut() {
+                    if f.code.is_empty()
+                        && !t.is_empty()
+                        && !t.starts_with('^')
+                        && !t.starts_with('~')
+                    {
+                        f.code = t.trim_start_matches(['|', ' ']).to_string();
+                    }
+                }
+                continue;
+            }
+            in_tb = false;
+            in_exc = true;
+            sh.exception.clear();
+            sh.exception.push(line.to_string());
+            sh.message.push(line.to_string());
+            if let Some(c) = EXC_LINE.captures(line) {
+                sh.exception_type = Some(c["type"].to_string());
+                sh.exception_message = c.name("msg").map(|m| m.as_str().to_string());
+            } else {
+                sh.exception_type = None;
+                sh.exception_message = Some(line.to_string());
+            }
+            continue;
+        }
+        if in_exc && !t.is_empty() {
+            sh.exception.push(line.to_string());
+        }
+        if !t.is_empty() {
+            sh.message.push(line.to_string());
+        }
+    }
+    if sh.exception_type.is_none() && sh.frames.is_empty() {
+        // No traceback: a bare exception line (`KeyError: 'x'`) or a log line ending in one
+        // (`... - ERROR - RuntimeError: boom`) still names an exception.
+        for m in &sh.message {
+            if let Some((ty, msg)) = bare_exception(m) {
+                sh.exception_type = Some(ty);
+                sh.exception_message = Some(msg);
+                sh.exception = vec![m.clone()];
+                break;
+            }
+        }
+    }
+    sh
+}
+
+/// Finds `Type: message` at the start of a line, or after a ` - ` / `: ` log separator.
+fn bare_exception(line: &str) -> Option<(String, String)> {
+    let mut starts = vec![0];
+    starts.extend(line.match_indices(" - ").map(|(i, _)| i + 3));
+    starts.extend(line.match_indices(": ").map(|(i, _)| i + 2));
+    starts.extend(line.match_indices("] ").map(|(i, _)| i + 2));
+    for s in starts {
+        if let Some(c) = BARE_EXC.captures(line[s..].trim_start()) {
+            return Some((c["type"].to_string(), c["msg"].to_string()));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TB: &[&str] = &[
+        "Exception in ASGI application",
+        "Traceback (most recent call last):",
+        "  File \"/opt/render/project/src/backend/app/api/v1/pam.py\", line 412, in websocket_endpoint",
+        "    await websocket.send_json(message)",
+        "  File \"/opt/render/project/src/.venv/lib/python3.11/site-packages/starlette/websockets.py\", line 198, in send_json",
+        "    await self.send({\"type\": \"websocket.send\", \"text\": text})",
+        "RuntimeError: WebSocket is not connected. Need to call \"accept\" first.",
+    ];
+
+    #[test]
+    fn frames_exception_and_app_frame() {
+        let sh = shape(TB);
+        assert_eq!(sh.frames.len(), 2);
+        assert_eq!(sh.exception_type.as_deref(), Some("RuntimeError"));
+        let f = sh.app_frame().unwrap();
+        assert_eq!((f.line, f.function.as_str()), (412, "websocket_endpoint"));
+        assert_eq!(f.code, "await websocket.send_json(message)");
+        assert_eq!(sh.message, vec![TB[0].to_string(), TB[6].to_string()]);
+    }
+
+    #[test]
+    fn chained_takes_the_last_exception_and_its_frames() {
+        let lines = [
+            "Traceback (most recent call last):",
+            "  File \"/app/a.py\", line 1, in f",
+            "KeyError: 'x'",
+            "",
+            "The above exception was the direct cause of the following exception:",
+            "",
+            "Traceback (most recent call last):",
+            "  File \"/app/b.py\", line 2, in g",
+            "    raise ValueError(1)",
+            "ValueError: 1",
+        ];
+        let sh = shape(&lines);
+        assert_eq!(sh.exception_type.as_deref(), Some("ValueError"));
+        assert_eq!(sh.frames.len(), 1);
+        assert_eq!(sh.app_frame().unwrap().file, "/app/b.py");
+    }
+
+    #[test]
+    fn stdlib_and_packages_are_not_application() {
+        let f = |p: &str| Frame {
+            file: p.into(),
+            line: 1,
+            function: "f".into(),
+            code: String::new(),
+        };
+        assert!(!f("/usr/lib/python3.11/asyncio/tasks.py").is_application());
+        assert!(!f("/usr/local/lib/python3.12/site-packages/x.py").is_application());
+        assert!(!f("/usr/lib/python3/dist-packages/x.py").is_application());
+        assert!(!f("<frozen importlib._bootstrap>").is_application());
+        assert!(f("/app/main.py").is_application());
+    }
+
+    #[test]
+    fn bare_exception_lines() {
+        let sh = shape(&["2025-01-10 10:00:00,000 - app - ERROR - KeyError: 'user_id'"]);
+        assert_eq!(sh.exception_type.as_deref(), Some("KeyError"));
+        let sh = shape(&["2025-01-10 10:00:00,000 - app - INFO - started: all good"]);
+        assert_eq!(sh.exception_type, None);
+    }
+
+    #[test]
+    fn validation_error_message_continues() {
+        let sh = shape(&[
+            "Traceback (most recent call last):",
+            "  File \"/app/config.py\", line 9, in <module>",
+            "pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings",
+            "DATABASE_URL",
+            "  Field required [type=missing, input_value={}, input_type=dict]",
+        ]);
+        assert_eq!(sh.exception.len(), 3);
+        assert_eq!(sh.exception[1], "DATABASE_URL");
+    }
+}

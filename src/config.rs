@@ -1,0 +1,38 @@
+//! The validated run configuration, built once from the command line (or by a library user).
+
+use std::path::Path;
+
+use crate::classify::{Catalog, Classifier};
+use crate::error::CatalogError;
+use crate::pipeline::ScanOptions;
+
+/// Everything a run needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The compiled catalog and prefilter.
+    pub classifier: Classifier,
+    /// Worker threads; by default the number of CPUs.
+    pub threads: usize,
+    /// Read and split options.
+    pub scan: ScanOptions,
+}
+
+impl Config {
+    /// The built-in catalog, all CPUs, default limits.
+    pub fn new() -> Result<Config, CatalogError> {
+        Config::with_patterns::<&Path>(&[])
+    }
+
+    /// The built-in catalog plus the `*.toml` files of each directory.
+    pub fn with_patterns<P: AsRef<Path>>(dirs: &[P]) -> Result<Config, CatalogError> {
+        let mut catalog = Catalog::builtin()?;
+        for d in dirs {
+            catalog.add_dir(d.as_ref())?;
+        }
+        Ok(Config {
+            classifier: Classifier::new(catalog),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            scan: ScanOptions::default(),
+        })
+    }
+}

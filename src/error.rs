@@ -1,0 +1,97 @@
+//! Error types of the library.
+//!
+//! Messages are lowercase, say what failed and then why, and name the file (and signature, for
+//! a pattern file) so the user can go straight to it.
+
+use std::path::PathBuf;
+
+/// A problem with the signature catalog, found when it is loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The pattern file could not be read.
+    #[error("{}: cannot read pattern file: {source}", path.display())]
+    Read {
+        /// The pattern file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The pattern file is not valid TOML or does not have the catalog's shape.
+    #[error("{}: invalid pattern file: {reason}", path.display())]
+    Syntax {
+        /// The pattern file.
+        path: PathBuf,
+        /// The TOML parser's message, with the line.
+        reason: String,
+    },
+    /// One signature in the file is wrong.
+    #[error("{}: signature '{id}': {reason}", path.display())]
+    Signature {
+        /// The pattern file.
+        path: PathBuf,
+        /// The signature's id.
+        id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two signatures share an id.
+    #[error("{}: signature '{id}': duplicate id, already defined in {}", path.display(), first.display())]
+    Duplicate {
+        /// The file with the second definition.
+        path: PathBuf,
+        /// The id.
+        id: String,
+        /// The file with the first definition.
+        first: PathBuf,
+    },
+    /// The `--patterns` directory could not be listed.
+    #[error("{}: cannot read pattern directory: {source}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A problem with one input; the run goes on with the others.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// Opening, mapping, reading or listing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The input as the user named it (`-` for stdin).
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A compressed stream is corrupt or truncated; what came before `offset` was analysed.
+    #[error("{path}: corrupt {format} stream at compressed byte offset {offset}: {reason}")]
+    Corrupt {
+        /// The input.
+        path: String,
+        /// `gzip`.
+        format: &'static str,
+        /// Byte offset in the compressed file where reading failed.
+        offset: u64,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// Not a log: a binary file (NUL bytes in its first block, no compression magic).
+    #[error("{path}: binary file, skipped")]
+    Binary {
+        /// The input.
+        path: String,
+    },
+}
+
+impl InputError {
+    /// The input the error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            InputError::Io { path, .. }
+            | InputError::Corrupt { path, .. }
+            | InputError::Binary { path } => path,
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! The framing state machine and the chunk/stitch protocol that makes it parallel.
+//!
+//! Each stream (a `kubectl --prefix` pod/container, or the whole input) is framed on its own.
+//! The state after a line depends only on the state before it and the line's [`Kind`], and a
+//! *reset line* (a header that carries a time) leaves the same state whatever came before.
+//! That is what lets a file be split into chunks anywhere on a line boundary:
+//!
+//! - a chunk worker holds back, per stream, the lines before that stream's first reset line
+//!   (its *orphans*), and frames everything after it exactly as a sequential run would;
+//! - at the end of the chunk each stream's open record is handed over as an owned [`Carry`];
+//! - [`Stitcher::absorb`], run in chunk order, replays the orphans on top of the carry from the
+//!   previous chunk. A record that straddles a boundary is thus emitted exactly once, with the
+//!   same lines, whatever the chunk size or thread count.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::line::{classify_line, strip_platform, Kind};
+use super::time::{Nanos, TimeParser};
+use super::{FrameStats, Limits, LineRef, Record};
+
+/// Where a stream is in a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No open record.
+    Idle,
+    /// An open record without a traceback yet (a header, a bare line).
+    Message,
+    /// Inside `Traceback (most recent call last):`, before the exception line.
+    Traceback,
+    /// After the exception line of a traceback.
+    Exception,
+    /// After a chaining sentence, waiting for the next `Traceback`.
+    Chain,
+}
+
+/// What a line does to a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The line starts a new record (the open one, if any, is emitted).
+    Start(Phase),
+    /// The line joins the open record.
+    Join(Phase),
+    /// A blank line outside any record: counted, not framed.
+    SkipBlank,
+}
+
+/// The transition function. `validation` is true when the open record's exception line is a
+/// pydantic validation error, whose message continues on unindented field-name lines.
+fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool) -> Step {
+    use Phase::*;
+    match (kind, phase) {
+        (Kind::Header { .. }, _) => Step::Start(Message),
+        (Kind::TbStart, Message | Chain) => Step::Join(Traceback),
+        (Kind::TbStart, _) => Step::Start(Traceback),
+        (Kind::Chain, Exception) => Step::Join(Chain),
+        (Kind::Chain, Idle) => Step::Start(Message),
+        (Kind::Chain, p) => Step::Join(p),
+        (Kind::Blank, Idle) => Step::SkipBlank,
+        (Kind::Blank, p) => Step::Join(p),
+        (Kind::Indented, Idle) => Step::Start(Message),
+        (Kind::Indented, p) => Step::Join(p),
+        (Kind::Text, Traceback) => Step::Join(Exception),
+        (Kind::Text, Exception) if validation && is_field_path(line) => Step::Join(Exception),
+        (Kind::Text, _) => Step::Start(Message),
+    }
+}
+
+/// A pydantic error location such as `DATABASE_URL` or `items.0.name`.
+fn is_field_path(line: &[u8]) -> bool {
+    !line.is_empty()
+        && line.len() < 200
+        && line
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'[' | b']' | b'-'))
+}
+
+/// A line after prefix stripping and classification, ready for the state machine.
+#[derive(Debug, Clone, Copy)]
+struct Classified<'a> {
+    line: LineRef<'a>,
+    kind: Kind,
+    /// The line's own time: the platform's, else the header's.
+    time: Option<Nanos>,
+}
+
+/// One stream's open record and time context.
+#[derive(Debug)]
+struct StreamFramer<'a> {
+    phase: Phase,
+    lines: Vec<LineRef<'a>>,
+    time: Option<Nanos>,
+    traceback: bool,
+    hit: bool,
+    json: bool,
+    validation: bool,
+    last_time: Option<Nanos>,
+}
+
+impl<'a> StreamFramer<'a> {
+    fn new() -> Self {
+        StreamFramer {
+            phase: Phase::Idle,
+            lines: Vec::new(),
+            time: None,
+            traceback: false,
+            hit: false,
+            json: false,
+            validation: false,
+            last_time: None,
+        }
+    }
+
+    fn from_carry(c: &'a Carry) -> Self {
+        StreamFramer {
+            phase: c.phase,
+            lines: c
+                .lines
+                .iter()
+                .map(|(t, hit)| LineRef { text: t, hit: *hit })
+                .collect(),
+            time: c.time,
+            traceback: c.traceback,
+            hit: c.hit,
+            json: c.json,
+            validation: c.validation,
+            last_time: c.last_time,
+        }
+    }
+
+    fn to_carry(&self) -> Carry {
+        Carry {
+            phase: self.phase,
+            lines: self
+                .lines
+                .iter()
+                .map(|l| (l.text.to_vec(), l.hit))
+                .collect(),
+            time: self.time,
+            traceback: self.traceback,
+            hit: self.hit,
+            json: self.json,
+            validation: self.validation,
+            last_time: self.last_time,
+        }
+    }
+
+    fn emit<F: FnMut(&Record<'_>)>(&mut self, stream: &[u8], stats: &mut FrameStats, sink: &mut F) {
+        if self.lines.is_empty() {
+            return;
+        }
+        stats.records += 1;
+        sink(&Record {
+            lines: &self.lines,
+            stream,
+            time: self.time,
+            traceback: self.traceback,
+            hit: self.hit,
+            json: self.json,
+        });
+        self.lines.clear();
+        self.phase = Phase::Idle;
+    }
+
+    fn push<F: FnMut(&Record<'_>)>(
+        &mut self,
+        c: Classified<'a>,
+        stream: &[u8],
+        limits: &Limits,
+        stats: &mut FrameStats,
+        sink: &mut F,
+    ) {
+        if c.time.is_some() {
+            self.last_time = c.time;
+        }
+        if self.lines.len() >= limits.max_record_lines {
+            // A record that never ends (a runaway traceback, a binary blob of indented lines)
+            // is cut so memory stays bounded; the cut depends only on the record's own lines,
+            // so it is the same for every chunking.
+            stats.split_records += 1;
+            self.emit(stream, stats, sink);
+        }
+        let st = step(self.phase, c.kind, c.line.text, self.validation);
+        match st {
+            Step::SkipBlank => stats.blank += 1,
+            Step::Start(p) => {
+                self.emit(stream, stats, sink);
+                self.phase = p;
+                self.time = self.last_time;
+                self.traceback = p == Phase::Traceback;
+                self.hit = c.line.hit;
+                self.json = matches!(c.kind, Kind::Header { json: true });
+                self.validation = false;
+                self.lines.push(c.line);
+            }
+            Step::Join(p) => {
+                if p == Phase::Exception && self.phase == Phase::Traceback {
+                    self.validation =
+                        memchr::memmem::find(c.line.text, b"validation error").is_some();
+                }
+                if p == Phase::Traceback {
+                    self.traceback = true;
+                }
+                self.phase = p;
+                self.hit |= c.line.hit;
+                self.lines.push(c.line);
+            }
+        }
+    }
+}
+
+/// The owned state of one stream at a chunk boundary.
+#[derive(Debug, Clone)]
+pub struct Carry {
+    phase: Phase,
+    lines: Vec<(Vec<u8>, bool)>,
+    time: Option<Nanos>,
+    traceback: bool,
+    hit: bool,
+    json: bool,
+    validation: bool,
+    last_time: Option<Nanos>,
+}
+
+/// What a chunk worker hands to the [`Stitcher`].
+#[derive(Debug, Default)]
+pub struct ChunkOutput<'a> {
+    /// Per stream, in first-seen order: the lines before the stream's first reset line.
+    orphans: Vec<(&'a [u8], Vec<Classified<'a>>)>,
+    /// Per stream that saw a reset line: its state at the end of the chunk.
+    ends: Vec<(Vec<u8>, Carry)>,
+    /// Counters for the lines framed inside the chunk.
+    pub stats: FrameStats,
+}
+
+struct Slot<'a> {
+    key: &'a [u8],
+    synced: bool,
+    orphans: Vec<Classified<'a>>,
+    framer: StreamFramer<'a>,
+}
+
+/// Frames one chunk of whole lines.
+///
+/// `hits` are the sorted start offsets (into `buf`) of prefilter matches; a line containing
+/// one is marked, and so is its record. Records complete inside the chunk go to `sink`; the
+/// rest is returned for [`Stitcher::absorb`].
+pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
+    buf: &'a [u8],
+    hits: &[usize],
+    limits: &Limits,
+    sink: &mut F,
+) -> ChunkOutput<'a> {
+    let mut tp = TimeParser::new();
+    let mut stats = FrameStats::default();
+    let mut slots: Vec<Slot<'a>> = Vec::new();
+    let mut index: HashMap<&'a [u8], usize> = HashMap::new();
+    let mut last_slot = usize::MAX;
+    let mut hit_i = 0;
+    let mut pos = 0;
+    while pos < buf.len() {
+        let end = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |i| pos + i);
+        let next = if end < buf.len() { end + 1 } else { end };
+        let mut line = &buf[pos..end];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        if line.len() > limits.max_line_len {
+            line = &line[..limits.max_line_len];
+            stats.truncated_lines += 1;
+        }
+        let line_end = pos + line.len();
+        while hit_i < hits.len() && hits[hit_i] < pos {
+            hit_i += 1;
+        }
+        let hit = hit_i < hits.len() && hits[hit_i] < line_end;
+        stats.lines += 1;
+        pos = next;
+
+        let s = strip_platform(line, &mut tp);
+        let (kind, header_time) = classify_line(s.msg, &mut tp);
+        let c = Classified {
+            line: LineRef { text: s.msg, hit },
+            kind,
+            time: s.platform_time.or(header_time),
+        };
+        let si = if last_slot < slots.len() && slots[last_slot].key == s.stream {
+            last_slot
+        } else {
+            *index.entry(s.stream).or_insert_with(|| {
+                slots.push(Slot {
+                    key: s.stream,
+                    synced: false,
+                    orphans: Vec::new(),
+                    framer: StreamFramer::new(),
+                });
+                slots.len() - 1
+            })
+        };
+        last_slot = si;
+        let slot = &mut slots[si];
+        if !slot.synced {
+            if matches!(kind, Kind::Header { .. }) && c.time.is_some() {
+                slot.synced = true;
+            } else {
+                slot.orphans.push(c);
+                continue;
+            }
+        }
+        slot.framer.push(c, slot.key, limits, &mut stats, sink);
+    }
+    let mut out = ChunkOutput {
+        stats,
+        ..ChunkOutput::default()
+    };
+    for slot in slots {
+        if slot.synced {
+            out.ends.push((slot.key.to_vec(), slot.framer.to_carry()));
+        }
+        if !slot.orphans.is_empty() || slot.synced {
+            out.orphans.push((slot.key, slot.orphans));
+        }
+    }
+    out
+}
+
+/// Joins chunk outputs, in order, into the sequential framing of a whole input.
+#[derive(Debug, Default)]
+pub struct Stitcher {
+    carries: BTreeMap<Vec<u8>, Carry>,
+    /// Counters for lines framed while stitching (orphans).
+    pub stats: FrameStats,
+}
+
+impl Stitcher {
+    /// Creates a stitcher for a new input: every stream starts empty.
+    pub fn new() -> Stitcher {
+        Stitcher::default()
+    }
+
+    /// Replays `out`'s orphans on the carried state, then takes over its end state.
+    pub fn absorb<F: FnMut(&Record<'_>)>(
+        &mut self,
+        out: ChunkOutput<'_>,
+        limits: &Limits,
+        sink: &mut F,
+    ) {
+        let ChunkOutput {
+            orphans,
+            ends,
+            stats,
+        } = out;
+        self.stats.add(&stats);
+        let synced: HashMap<&[u8], Carry> = ends
+            .iter()
+            .map(|(k, c)| (k.as_slice(), c.clone()))
+            .collect();
+        for (key, lines) in orphans {
+            let old = self.carries.remove(key);
+            let mut fr = match &old {
+                Some(c) => StreamFramer::from_carry(c),
+                None => StreamFramer::new(),
+            };
+            for c in lines {
+                fr.push(c, key, limits, &mut self.stats, sink);
+            }
+            if let Some(end) = synced.get(key) {
+                // The chunk's first reset line for this stream closes what came before it.
+                fr.emit(key, &mut self.stats, sink);
+                self.carries.insert(key.to_vec(), end.clone());
+            } else {
+                self.carries.insert(key.to_vec(), fr.to_carry());
+            }
+        }
+    }
+
+    /// Emits every record still open at the end of the input.
+    pub fn finish<F: FnMut(&Record<'_>)>(mut self, sink: &mut F) -> FrameStats {
+        for (key, c) in std::mem::take(&mut self.carries) {
+            let mut fr = StreamFramer::from_carry(&c);
+            fr.emit(&key, &mut self.stats, sink);
+        }
+        self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames `text` split into chunks at every `chunk` bytes (moved to line boundaries) and
+    /// returns the records as joined strings.
+    fn frame(text: &str, chunk: usize) -> (Vec<String>, FrameStats) {
+        let buf = text.as_bytes();
+        let limits = Limits::default();
+        let mut recs = Vec::new();
+        let mut sink = |r: &Record<'_>| {
+            let lines: Vec<String> = r
+                .lines
+                .iter()
+                .map(|l| String::from_utf8_lossy(l.text).into_owned())
+                .collect();
+            recs.push(format!(
+                "{}|{}",
+                String::from_utf8_lossy(r.stream),
+                lines.join("\n")
+            ));
+        };
+        let mut st = Stitcher::new();
+        let mut start = 0;
+        while start < buf.len() {
+            let mut end = (start + chunk).min(buf.len());
+            while end < buf.len() && buf[end - 1] != b'\n' {
+                end += 1;
+            }
+            let out = frame_chunk(&buf[start..end], &[], &limits, &mut sink);
+            st.absorb(out, &limits, &mut sink);
+            start = end;
+        }
+        let stats = st.finish(&mut sink);
+        recs.sort();
+        (recs, stats)
+    }
+
+    const PLAIN: &str = "\
+2025-01-10 06:05:07,317 - uvicorn.error - ERROR - Exception in ASGI application
+Traceback (most recent call last):
+  File \"/app/a.py\", line 1, in f
+    g()
+KeyError: 'x'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File \"/app/b.py\", line 2, in g
+    h()
+RuntimeError: boom
+2025-01-10 06:05:08,000 - app - INFO - next
+AttributeError: 'Settings' object has no attribute 'X'
+AttributeError: 'Settings' object has no attribute 'Y'
+Traceback (most recent call last):
+  File \"/app/c.py\", line 3, in h
+pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+DATABASE_URL
+  Field required [type=missing, input_value={}, input_type=dict]
+2025-01-10 06:05:09,000 - app - INFO - last
+";
+
+    #[test]
+    fn tracebacks_chains_and_bare_lines() {
+        let (recs, stats) = frame(PLAIN, 1 << 20);
+        // A traceback right after a bare line joins it, as it joins a header such as
+        // `Exception in ASGI application` printed without a timestamp.
+        assert_eq!(recs.len(), 5, "{recs:#?}");
+        assert!(recs
+            .iter()
+            .any(|r| r.contains("Exception in ASGI") && r.ends_with("RuntimeError: boom")));
+        assert!(recs
+            .iter()
+            .any(|r| r.ends_with("input_type=dict]") && r.starts_with("|AttributeError")));
+        assert_eq!(stats.lines, 21);
+        assert_eq!(stats.blank, 0);
+    }
+
+    #[test]
+    fn every_chunk_size_gives_the_same_records() {
+        let (want, ws) = frame(PLAIN, 1 << 20);
+        for chunk in 1..PLAIN.len() {
+            let (got, gs) = frame(PLAIN, chunk);
+            assert_eq!(got, want, "chunk {chunk}");
+            assert_eq!(gs, ws, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn kubectl_prefix_streams_are_framed_separately() {
+        let text = "\
+[pod/p/api] 2025-01-10T06:01:09.1Z ERROR:    Exception in ASGI application
+[pod/p/nginx] 2025-01-10T06:01:09.2Z 10.0.0.1 - - [10/Jan/2025:06:01:09 +0000] \"GET / HTTP/1.1\" 200 1
+[pod/p/api] 2025-01-10T06:01:09.1Z Traceback (most recent call last):
+[pod/p/nginx] 2025-01-10T06:01:09.3Z 10.0.0.1 - - [10/Jan/2025:06:01:09 +0000] \"GET / HTTP/1.1\" 200 1
+[pod/p/api] 2025-01-10T06:01:09.1Z   File \"/app/a.py\", line 1, in f
+[pod/p/api] 2025-01-10T06:01:09.1Z KeyError: 'x'
+[pod/p/api] 2025-01-10T06:01:10.1Z INFO:     done
+";
+        let (want, _) = frame(text, 1 << 20);
+        assert_eq!(want.len(), 4, "{want:#?}");
+        assert!(want
+            .iter()
+            .any(|r| r.starts_with("pod/p/api|ERROR:") && r.ends_with("KeyError: 'x'")));
+        for chunk in 1..text.len() {
+            assert_eq!(frame(text, chunk).0, want, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn blank_lines_outside_records_are_counted() {
+        let (recs, stats) = frame("\n\nhello\n", 1 << 20);
+        assert_eq!(recs, vec!["|hello".to_string()]);
+        assert_eq!(stats.blank, 2);
+        assert_eq!(stats.lines, 3);
+    }
+}

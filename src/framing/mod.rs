@@ -1,0 +1,89 @@
+//! Framing: physical lines in, log records out.
+//!
+//! A record is one log event: a single line, or a header line with the multi-line Python
+//! traceback that follows it (chained tracebacks included). Platform prefixes are stripped first
+//! (`kubectl logs --prefix/--timestamps`, Render), each record gets a time (its own, or the last
+//! one seen in its stream), and `kubectl --prefix` streams are framed separately because their
+//! lines interleave. [`frame_chunk`] and [`Stitcher`] make the framing of a chunked input equal
+//! to the framing of the whole input; see `framer.rs` for how.
+
+mod framer;
+mod json;
+mod line;
+pub mod time;
+
+pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
+pub use json::{expand_json, JsonRecord};
+pub use time::{format_rfc3339, Nanos, TimeParser};
+
+/// One line of a record: the message after platform-prefix stripping.
+#[derive(Debug, Clone, Copy)]
+pub struct LineRef<'a> {
+    /// The line's bytes, without its prefix and line ending; not necessarily UTF-8.
+    pub text: &'a [u8],
+    /// Whether the prefilter found a signature anchor in this line.
+    pub hit: bool,
+}
+
+/// One log event, borrowed from the framer.
+#[derive(Debug)]
+pub struct Record<'r> {
+    /// The record's lines, in order.
+    pub lines: &'r [LineRef<'r>],
+    /// The stream it came from (`pod/NAME/CONTAINER`), empty for a plain input.
+    pub stream: &'r [u8],
+    /// The time of its first line, or the last time seen in its stream before it.
+    pub time: Option<Nanos>,
+    /// Whether it holds a Python traceback.
+    pub traceback: bool,
+    /// Whether any of its lines holds a prefilter hit.
+    pub hit: bool,
+    /// Whether it is a JSON object line.
+    pub json: bool,
+}
+
+/// Limits that keep memory bounded whatever the input.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bytes of a line that are kept; the rest of a longer line is ignored and the line is
+    /// counted in [`FrameStats::truncated_lines`]. By default 1 MiB.
+    pub max_line_len: usize,
+    /// Lines a record may hold before it is cut in two ([`FrameStats::split_records`]).
+    /// By default 10,000 (a deep recursion traceback is about 3,000).
+    pub max_record_lines: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_line_len: 1 << 20,
+            max_record_lines: 10_000,
+        }
+    }
+}
+
+/// Line and record counters; they add up across chunks.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FrameStats {
+    /// Physical lines seen (a final line without a newline counts).
+    pub lines: u64,
+    /// Records emitted.
+    pub records: u64,
+    /// Blank lines outside any record.
+    pub blank: u64,
+    /// Lines longer than [`Limits::max_line_len`], kept truncated.
+    pub truncated_lines: u64,
+    /// Records cut at [`Limits::max_record_lines`].
+    pub split_records: u64,
+}
+
+impl FrameStats {
+    /// Adds `o` to `self`.
+    pub fn add(&mut self, o: &FrameStats) {
+        self.lines += o.lines;
+        self.records += o.records;
+        self.blank += o.blank;
+        self.truncated_lines += o.truncated_lines;
+        self.split_records += o.split_records;
+    }
+}

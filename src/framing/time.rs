@@ -1,0 +1,336 @@
+//! Timestamp recognition and parsing on raw bytes.
+//!
+//! Log timestamps come in a handful of fixed layouts. Each is parsed by hand from bytes (no
+//! allocation, no UTF-8 validation), and the calendar part is cached per minute: consecutive
+//! lines almost always share `YYYY-MM-DD HH:MM`, so the civil-date-to-epoch conversion (done by
+//! `jiff`, which also validates the date) runs once a minute of log instead of once a line.
+//! Times are nanoseconds since the Unix epoch, UTC; a layout without a zone is taken as UTC.
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+
+/// Nanoseconds since the Unix epoch, UTC.
+pub type Nanos = i64;
+
+const NS_PER_SEC: i64 = 1_000_000_000;
+
+/// Parses timestamps, remembering the last calendar minute it converted.
+///
+/// By default a timestamp without a zone is UTC.
+#[derive(Debug, Default, Clone)]
+pub struct TimeParser {
+    /// `(year, month, day, hour, minute)` of the cached minute.
+    cached_key: Option<(u16, u8, u8, u8, u8)>,
+    cached_secs: i64,
+}
+
+#[inline]
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let s = b.get(at..at + n)?;
+    let mut v = 0u32;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+fn month_from_abbrev(b: &[u8]) -> Option<u8> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let m = b.get(..3)?;
+    MONTHS.iter().position(|x| x[..] == *m).map(|i| i as u8 + 1)
+}
+
+impl TimeParser {
+    /// Creates a parser with an empty cache.
+    pub fn new() -> TimeParser {
+        TimeParser::default()
+    }
+
+    /// Seconds since the epoch of a civil minute, from the cache when it is the same minute.
+    fn minute_secs(&mut self, y: u32, mo: u32, d: u32, h: u32, mi: u32) -> Option<i64> {
+        let key = (y as u16, mo as u8, d as u8, h as u8, mi as u8);
+        if self.cached_key == Some(key) {
+            return Some(self.cached_secs);
+        }
+        if h > 23 || mi > 59 {
+            return None;
+        }
+        let dt = DateTime::new(y as i16, mo as i8, d as i8, h as i8, mi as i8, 0, 0).ok()?;
+        let secs = dt.to_zoned(TimeZone::UTC).ok()?.timestamp().as_second();
+        self.cached_key = Some(key);
+        self.cached_secs = secs;
+        Some(secs)
+    }
+
+    /// Parses an ISO 8601 / RFC 3339 style timestamp at the start of `b`.
+    ///
+    /// Accepts `YYYY-MM-DD` then `T` or a space, `HH:MM:SS`, an optional fraction of 1 to 9
+    /// digits after `.` or `,` (Python logging uses a comma), and an optional zone: `Z`,
+    /// `+HH:MM`, `+HHMM`, or ` +HHMM` after a space (gunicorn). Returns the time and the number
+    /// of bytes consumed, or `None` when `b` does not start with such a timestamp.
+    pub fn parse_iso(&mut self, b: &[u8]) -> Option<(Nanos, usize)> {
+        self.parse_iso_zoned(b).map(|(t, n, _)| (t, n))
+    }
+
+    /// Like [`TimeParser::parse_iso`], and also tells whether the timestamp carried a zone.
+    pub fn parse_iso_zoned(&mut self, b: &[u8]) -> Option<(Nanos, usize, bool)> {
+        if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+            return None;
+        }
+        if b[10] != b'T' && b[10] != b' ' && b[10] != b't' {
+            return None;
+        }
+        let y = digits(b, 0, 4)?;
+        let mo = digits(b, 5, 2)?;
+        let d = digits(b, 8, 2)?;
+        let h = digits(b, 11, 2)?;
+        let mi = digits(b, 14, 2)?;
+        let s = digits(b, 17, 2)?;
+        if s > 60 {
+            return None;
+        }
+        let mut i = 19;
+        let mut frac: i64 = 0;
+        if i < b.len()
+            && (b[i] == b'.' || b[i] == b',')
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+        {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    frac = frac * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            let n = (i - start).min(9);
+            frac *= 10i64.pow(9 - n as u32);
+        }
+        let mut offset_secs: i64 = 0;
+        let mut zoned = false;
+        match b.get(i) {
+            Some(b'Z') | Some(b'z') => {
+                i += 1;
+                zoned = true;
+            }
+            Some(b'+') | Some(b'-') => {
+                if let Some((off, n)) = parse_offset(&b[i..]) {
+                    offset_secs = off;
+                    i += n;
+                    zoned = true;
+                }
+            }
+            Some(b' ') if matches!(b.get(i + 1), Some(b'+') | Some(b'-')) => {
+                if let Some((off, n)) = parse_offset(&b[i + 1..]) {
+                    offset_secs = off;
+                    i += 1 + n;
+                    zoned = true;
+                }
+            }
+            _ => {}
+        }
+        let base = self.minute_secs(y, mo, d, h, mi)?;
+        let secs = base + i64::from(s) - offset_secs;
+        Some((secs.checked_mul(NS_PER_SEC)?.checked_add(frac)?, i, zoned))
+    }
+
+    /// Parses the common log format time `DD/Mon/YYYY:HH:MM:SS +ZZZZ` (nginx, Apache) at the
+    /// start of `b`, without the brackets. Returns the time and the bytes consumed.
+    pub fn parse_clf(&mut self, b: &[u8]) -> Option<(Nanos, usize)> {
+        if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+            return None;
+        }
+        let d = digits(b, 0, 2)?;
+        let mo = u32::from(month_from_abbrev(&b[3..6])?);
+        let y = digits(b, 7, 4)?;
+        let h = digits(b, 12, 2)?;
+        let mi = digits(b, 15, 2)?;
+        let s = digits(b, 18, 2)?;
+        if b[14] != b':' || b[17] != b':' || s > 60 {
+            return None;
+        }
+        let mut i = 20;
+        let mut offset_secs = 0;
+        if b.get(i) == Some(&b' ') {
+            if let Some((off, n)) = parse_offset(&b[i + 1..]) {
+                offset_secs = off;
+                i += 1 + n;
+            }
+        }
+        let base = self.minute_secs(y, mo, d, h, mi)?;
+        let secs = base + i64::from(s) - offset_secs;
+        Some((secs.checked_mul(NS_PER_SEC)?, i))
+    }
+
+    /// Parses a JSON time value: an RFC 3339 string, or a number of seconds (or milliseconds,
+    /// when it is larger than any plausible number of seconds) since the epoch.
+    pub fn parse_json_value(&mut self, raw: &[u8]) -> Option<Nanos> {
+        match raw.first()? {
+            b'"' => self.parse_iso(&raw[1..]).map(|(t, _)| t),
+            c if c.is_ascii_digit() => {
+                // Parse the decimal exactly (a float would turn .317 into .316999...).
+                let int_len = raw.iter().take_while(|c| c.is_ascii_digit()).count();
+                if int_len > 16 {
+                    return None;
+                }
+                let int = std::str::from_utf8(&raw[..int_len])
+                    .ok()?
+                    .parse::<i64>()
+                    .ok()?;
+                let mut frac_ns: i64 = 0;
+                if raw.get(int_len) == Some(&b'.') {
+                    let digits = raw[int_len + 1..].iter().take_while(|c| c.is_ascii_digit());
+                    let mut scale = 100_000_000i64;
+                    for d in digits.take(9) {
+                        frac_ns += i64::from(d - b'0') * scale;
+                        scale /= 10;
+                    }
+                }
+                // 1e11 seconds is the year 5138: anything larger is milliseconds.
+                if int > 100_000_000_000 {
+                    Some(int.checked_mul(1_000_000)? + frac_ns / 1000)
+                } else {
+                    Some(int.checked_mul(NS_PER_SEC)? + frac_ns)
+                }
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Parses `+HH:MM`, `+HHMM` or `+HH` into seconds east of UTC and bytes consumed.
+fn parse_offset(b: &[u8]) -> Option<(i64, usize)> {
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let h = i64::from(digits(b, 1, 2)?);
+    let (m, n) = if b.get(3) == Some(&b':') {
+        (i64::from(digits(b, 4, 2)?), 6)
+    } else if let Some(m) = digits(b, 3, 2) {
+        (i64::from(m), 5)
+    } else {
+        (0, 3)
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some((sign * (h * 3600 + m * 60), n))
+}
+
+/// Formats a time as RFC 3339 UTC with millisecond precision, e.g. `2025-01-10T10:31:22.123Z`.
+pub fn format_rfc3339(t: Nanos) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(t)) {
+        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => String::from("invalid-time"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(s: &str) -> Option<String> {
+        TimeParser::new()
+            .parse_iso(s.as_bytes())
+            .map(|(t, _)| format_rfc3339(t))
+    }
+
+    #[test]
+    fn python_logging_comma_fraction() {
+        assert_eq!(
+            iso("2025-01-10 10:31:22,123 - x").unwrap(),
+            "2025-01-10T10:31:22.123Z"
+        );
+    }
+
+    #[test]
+    fn rfc3339_fraction_digits_zero_to_nine() {
+        assert_eq!(
+            iso("2025-01-10T10:31:22Z").unwrap(),
+            "2025-01-10T10:31:22.000Z"
+        );
+        assert_eq!(
+            iso("2025-01-10T10:31:22.1Z").unwrap(),
+            "2025-01-10T10:31:22.100Z"
+        );
+        assert_eq!(
+            iso("2025-01-10T10:31:22.123456789Z").unwrap(),
+            "2025-01-10T10:31:22.123Z"
+        );
+        let (t, n) = TimeParser::new()
+            .parse_iso(b"2024-07-16T17:02:20.640278510Z x")
+            .unwrap();
+        assert_eq!(n, 30);
+        assert_eq!(t % 1_000_000_000, 640_278_510);
+    }
+
+    #[test]
+    fn offsets_are_applied() {
+        assert_eq!(
+            iso("2025-01-10T12:31:22+02:00").unwrap(),
+            "2025-01-10T10:31:22.000Z"
+        );
+        assert_eq!(
+            iso("2025-01-10 10:31:22 +0000]").unwrap(),
+            "2025-01-10T10:31:22.000Z"
+        );
+        assert_eq!(
+            iso("2024-12-08T16:23:33.457957+00:00 app").unwrap(),
+            "2024-12-08T16:23:33.457Z"
+        );
+        assert_eq!(
+            iso("2025-01-10T05:31:22-0500").unwrap(),
+            "2025-01-10T10:31:22.000Z"
+        );
+    }
+
+    #[test]
+    fn rejects_non_timestamps_and_invalid_dates() {
+        assert!(iso("2025-13-10T10:31:22Z").is_none());
+        assert!(iso("2025-02-30T10:31:22Z").is_none());
+        assert!(iso("2025-01-10T24:31:22Z").is_none());
+        assert!(iso("hello world, this is not a time").is_none());
+        assert!(iso("2025-01-10").is_none());
+    }
+
+    #[test]
+    fn cache_is_per_minute() {
+        let mut p = TimeParser::new();
+        let (a, _) = p.parse_iso(b"2025-01-10 10:31:22,000").unwrap();
+        let (b, _) = p.parse_iso(b"2025-01-10 10:31:59,500").unwrap();
+        let (c, _) = p.parse_iso(b"2025-01-10 10:32:00,000").unwrap();
+        assert_eq!(b - a, 37_500_000_000);
+        assert_eq!(c - b, 500_000_000);
+    }
+
+    #[test]
+    fn common_log_format() {
+        let mut p = TimeParser::new();
+        let (t, n) = p.parse_clf(b"10/Jan/2025:10:31:22 +0000] \"GET").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T10:31:22.000Z");
+        assert_eq!(n, 26);
+        let (t, _) = p.parse_clf(b"10/Jan/2025:11:31:22 +0100]").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T10:31:22.000Z");
+        assert!(p.parse_clf(b"10/Foo/2025:10:31:22 +0000]").is_none());
+    }
+
+    #[test]
+    fn json_values() {
+        let mut p = TimeParser::new();
+        let t = p.parse_json_value(b"\"2025-01-10T10:31:22.5Z\"").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T10:31:22.500Z");
+        let t = p.parse_json_value(b"1736505082.25,").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T10:31:22.250Z");
+        let t = p.parse_json_value(b"1736505082250}").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T10:31:22.250Z");
+        assert!(p.parse_json_value(b"null").is_none());
+    }
+}

@@ -1,0 +1,77 @@
+//! The `faultline` binary: parse flags, run, print, map the result to an exit code.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use faultline::report::{render, render_catalog, Format};
+
+/// Exit codes, in one place.
+#[repr(u8)]
+enum Exit {
+    /// The report was written and every input was read.
+    Ok = 0,
+    /// The report was written, but some input could not be read (or only partly).
+    InputErrors = 1,
+    /// Nothing was analysed: bad flags, bad pattern file, no input.
+    Fatal = 2,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code as u8,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("faultline: {e:#}");
+            Exit::Fatal as u8
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Analyze(args) => {
+            let inputs = args.inputs().map_err(anyhow::Error::msg)?;
+            let config = args.config()?;
+            let outcome = faultline::analyze(&inputs, &config);
+            for e in &outcome.errors {
+                eprintln!("faultline: {e}");
+            }
+            write_stdout(&render(&outcome.report, args.format.into()))?;
+            Ok(if outcome.errors.is_empty() {
+                Exit::Ok
+            } else {
+                Exit::InputErrors
+            })
+        }
+        Command::Signatures(args) => {
+            let config = faultline::Config::with_patterns(&args.patterns)?;
+            let catalog = config.classifier.catalog();
+            let out = match Format::from(args.format) {
+                Format::Table => render_catalog(catalog, true).into_bytes(),
+                Format::Json => faultline::report::catalog_json(catalog),
+            };
+            write_stdout(&out)?;
+            Ok(Exit::Ok)
+        }
+    }
+}
+
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,186 @@
+//! Reports: the plain, serializable result of a run, and its renderers.
+//!
+//! Renderers never see framing or aggregation types: they get a [`Report`] and return bytes.
+
+mod table;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use table::{render_catalog, render_table};
+
+/// The JSON schema name and version.
+pub const SCHEMA: &str = "faultline.report/v1";
+
+/// A whole run's result.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// What was read.
+    pub input: InputSummary,
+    /// First and last record time.
+    pub time_range: TimeRange,
+    /// Known signatures seen, by count descending then id.
+    pub signatures: Vec<SignatureReport>,
+    /// Exceptions no signature matched, grouped by type and normalized message.
+    pub exceptions: Vec<ExceptionGroup>,
+    /// Inputs that could not be read (fully), `path: reason`.
+    pub errors: Vec<InputErrorReport>,
+}
+
+/// Accounting of the input: every line is in a record or skipped with a reason.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputSummary {
+    /// Inputs analysed (files, stdin).
+    pub files: u64,
+    /// Bytes read, decompressed.
+    pub bytes: u64,
+    /// Lines read; a last line without a newline counts.
+    pub lines: u64,
+    /// Log records framed.
+    pub records: u64,
+    /// Lines in no record, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Lines longer than the line limit, analysed up to it.
+    pub truncated_lines: u64,
+    /// Records cut in two at the record-length limit.
+    pub split_records: u64,
+}
+
+/// Time span of the records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimeRange {
+    /// Earliest record time, RFC 3339 UTC.
+    pub start: Option<String>,
+    /// Latest record time, RFC 3339 UTC.
+    pub end: Option<String>,
+}
+
+/// One signature's findings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SignatureReport {
+    /// Catalog id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// `critical`, `error`, `warning` or `info`.
+    pub severity: String,
+    /// Records matched.
+    pub count: u64,
+    /// Earliest match.
+    pub first_seen: Option<String>,
+    /// Latest match.
+    pub last_seen: Option<String>,
+    /// Exception types of the matches, as printed.
+    pub exception_types: Vec<Count>,
+    /// Variants (e.g. the missing attribute).
+    pub variants: Vec<VariantCount>,
+    /// Innermost application frames.
+    pub locations: Vec<LocationCount>,
+    /// How to fix it.
+    pub remediation: String,
+    /// Further reading.
+    pub references: Vec<String>,
+}
+
+/// An exception type and its count.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Count {
+    /// Type as printed, e.g. `asyncpg.exceptions.ConnectionDoesNotExistError`.
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// Records.
+    pub count: u64,
+}
+
+/// A variant and its count.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantCount {
+    /// The variant.
+    pub value: String,
+    /// Records.
+    pub count: u64,
+}
+
+/// A code location and its count.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LocationCount {
+    /// File path as printed.
+    pub file: String,
+    /// Line number.
+    pub line: u32,
+    /// Function.
+    pub function: String,
+    /// Records.
+    pub count: u64,
+}
+
+/// Unclassified exceptions of one type and message shape.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ExceptionGroup {
+    /// Type as printed.
+    #[serde(rename = "type")]
+    pub r#type: String,
+    /// Normalized message.
+    pub message: String,
+    /// Records.
+    pub count: u64,
+    /// Earliest.
+    pub first_seen: Option<String>,
+    /// Latest.
+    pub last_seen: Option<String>,
+}
+
+/// An input that failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InputErrorReport {
+    /// The input.
+    pub path: String,
+    /// Why.
+    pub message: String,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A terminal table.
+    Table,
+    /// The JSON report, pretty-printed.
+    Json,
+}
+
+/// The catalog as JSON: id, title, severity, anchors, pattern, remediation, references.
+pub fn catalog_json(c: &crate::classify::Catalog) -> Vec<u8> {
+    let list: Vec<serde_json::Value> = c
+        .signatures
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "id": s.id,
+                "title": s.title,
+                "severity": s.severity.as_str(),
+                "anchors": s.anchors,
+                "pattern": s.pattern.as_str(),
+                "remediation": s.remediation,
+                "references": s.references,
+                "source": s.source.display().to_string(),
+            })
+        })
+        .collect();
+    let mut v = serde_json::to_vec_pretty(&list).expect("catalog serializes");
+    v.push(b'\n');
+    v
+}
+
+/// Renders a report.
+pub fn render(report: &Report, format: Format) -> Vec<u8> {
+    match format {
+        Format::Table => render_table(report).into_bytes(),
+        Format::Json => {
+            let mut v = serde_json::to_vec_pretty(report).expect("report serializes");
+            v.push(b'\n');
+            v
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The terminal table: what an engineer reads first in an incident.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+
+use super::Report;
+use crate::classify::Catalog;
+
+fn short_time(t: &Option<String>) -> String {
+    // `2025-01-10T10:31:22.123Z` -> `2025-01-10 10:31:22`
+    t.as_deref().map_or_else(
+        || "-".to_string(),
+        |s| s.get(..19).unwrap_or(s).replacen('T', " ", 1),
+    )
+}
+
+fn new_table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    t.set_header(header.to_vec());
+    t
+}
+
+/// Renders the report as tables: signatures, then unknown exceptions, then a summary line.
+pub fn render_table(r: &Report) -> String {
+    let mut out = String::new();
+    if r.signatures.is_empty() {
+        out.push_str("no known signatures found\n");
+    } else {
+        let mut t = new_table(&[
+            "signature",
+            "severity",
+            "count",
+            "first seen",
+            "last seen",
+            "top variant",
+            "top location",
+        ]);
+        for s in &r.signatures {
+            let var = s
+                .variants
+                .first()
+                .map_or_else(|| "-".into(), |v| format!("{} ({})", v.value, v.count));
+            let loc = s.locations.first().map_or_else(
+                || "-".into(),
+                |l| format!("{}:{} in {}", short_path(&l.file), l.line, l.function),
+            );
+            t.add_row(vec![
+                s.id.clone(),
+                s.severity.clone(),
+                s.count.to_string(),
+                short_time(&s.first_seen),
+                short_time(&s.last_seen),
+                var,
+                loc,
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    if !r.exceptions.is_empty() {
+        out.push_str("\nother exceptions\n");
+        let mut t = new_table(&["type", "message", "count", "first seen", "last seen"]);
+        for e in r.exceptions.iter().take(20) {
+            t.add_row(vec![
+                e.r#type.clone(),
+                e.message.chars().take(60).collect(),
+                e.count.to_string(),
+                short_time(&e.first_seen),
+                short_time(&e.last_seen),
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+        if r.exceptions.len() > 20 {
+            out.push_str(&format!(
+                "... and {} more groups (see --format json)\n",
+                r.exceptions.len() - 20
+            ));
+        }
+    }
+    let i = &r.input;
+    out.push_str(&format!(
+        "\n{} input(s), {} bytes, {} lines, {} records, {} to {}",
+        i.files,
+        i.bytes,
+        i.lines,
+        i.records,
+        short_time(&r.time_range.start),
+        short_time(&r.time_range.end)
+    ));
+    let skipped: u64 = i.skipped.values().sum();
+    if skipped > 0 {
+        out.push_str(&format!(", {skipped} lines skipped"));
+    }
+    if i.truncated_lines > 0 {
+        out.push_str(&format!(", {} lines truncated", i.truncated_lines));
+    }
+    if !r.errors.is_empty() {
+        out.push_str(&format!(", {} input error(s)", r.errors.len()));
+    }
+    out.push('\n');
+    out
+}
+
+/// The last three components of a path: enough to find the file, short enough for a table.
+fn short_path(p: &str) -> String {
+    let parts: Vec<&str> = p.split('/').collect();
+    if parts.len() <= 4 {
+        p.to_string()
+    } else {
+        format!(".../{}", parts[parts.len() - 3..].join("/"))
+    }
+}
+
+/// Renders the catalog for `faultline signatures`: id, severity, title, then each fix.
+pub fn render_catalog(c: &Catalog, with_remediation: bool) -> String {
+    let mut t = new_table(&["id", "severity", "title", "source"]);
+    for s in &c.signatures {
+        t.add_row(vec![
+            s.id.clone(),
+            s.severity.as_str().to_string(),
+            s.title.clone(),
+            s.source.display().to_string(),
+        ]);
+    }
+    let mut out = t.to_string();
+    out.push('\n');
+    if with_remediation {
+        for s in &c.signatures {
+            out.push_str(&format!(
+                "\n## {} — {}\n\n{}\n",
+                s.id, s.title, s.remediation
+            ));
+            for r in &s.references {
+                out.push_str(&format!("  see: {r}\n"));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::*;
+
+    #[test]
+    fn table_lists_signatures_and_totals() {
+        let r = Report {
+            schema: SCHEMA.into(),
+            input: InputSummary {
+                files: 1,
+                bytes: 10,
+                lines: 3,
+                records: 2,
+                skipped: Default::default(),
+                truncated_lines: 0,
+                split_records: 0,
+            },
+            time_range: TimeRange {
+                start: Some("2025-01-10T06:00:00.000Z".into()),
+                end: None,
+            },
+            signatures: vec![SignatureReport {
+                id: "websocket-not-accepted".into(),
+                title: "t".into(),
+                severity: "error".into(),
+                count: 267,
+                first_seen: Some("2025-01-10T08:35:37.149Z".into()),
+                last_seen: None,
+                exception_types: vec![],
+                variants: vec![VariantCount {
+                    value: "send_json".into(),
+                    count: 267,
+                }],
+                locations: vec![LocationCount {
+                    file: "/opt/render/project/src/backend/app/api/v1/pam.py".into(),
+                    line: 412,
+                    function: "websocket_endpoint".into(),
+                    count: 267,
+                }],
+                remediation: "r".into(),
+                references: vec![],
+            }],
+            exceptions: vec![],
+            errors: vec![],
+        };
+        let s = render_table(&r);
+        assert!(s.contains("websocket-not-accepted"));
+        assert!(s.contains("send_json (267)"));
+        assert!(s.contains(".../api/v1/pam.py:412 in websocket_endpoint"));
+        assert!(s.contains("2025-01-10 08:35:37"));
+        assert!(s.contains("1 input(s), 10 bytes, 3 lines, 2 records"));
+    }
+}
