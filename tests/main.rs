@@ -1,1 +1,6 @@
+//! Integration tests: one binary, topical modules.
 
+mod bad_input;
+mod cli;
+mod common;
+mod determinism;

@@ -23,7 +23,9 @@ use super::{FrameStats, Limits, LineRef, Record};
 enum Phase {
     /// No open record.
     Idle,
-    /// An open record without a traceback yet (a header, a bare line).
+    /// An open record started by a header line, without a traceback yet.
+    Header,
+    /// An open record started by a bare line (no header), without a traceback yet.
     Message,
     /// Inside `Traceback (most recent call last):`, before the exception line.
     Traceback,
@@ -49,8 +51,8 @@ enum Step {
 fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool) -> Step {
     use Phase::*;
     match (kind, phase) {
-        (Kind::Header { .. }, _) => Step::Start(Message),
-        (Kind::TbStart, Message | Chain) => Step::Join(Traceback),
+        (Kind::Header { .. }, _) => Step::Start(Header),
+        (Kind::TbStart, Header | Message | Chain) => Step::Join(Traceback),
         (Kind::TbStart, _) => Step::Start(Traceback),
         (Kind::Chain, Exception) => Step::Join(Chain),
         (Kind::Chain, Idle) => Step::Start(Message),
@@ -61,8 +63,37 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool) -> Step {
         (Kind::Indented, p) => Step::Join(p),
         (Kind::Text, Traceback) => Step::Join(Exception),
         (Kind::Text, Exception) if validation && is_field_path(line) => Step::Join(Exception),
+        // A header's message may go on over unindented lines (asyncio's `future: <Task ...>`
+        // under `Task exception was never retrieved`, multi-line log messages), but a bare
+        // exception line is an event of its own.
+        (Kind::Text, Header) if !looks_like_exception_line(line) => Step::Join(Header),
         (Kind::Text, _) => Step::Start(Message),
     }
+}
+
+/// `SomeError: ...`, `pkg.mod.SomeException`, `KeyboardInterrupt`: a Python exception line.
+fn looks_like_exception_line(line: &[u8]) -> bool {
+    let name_len = line
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b'.')
+        .count();
+    let name = &line[..name_len];
+    let rest = &line[name_len..];
+    if !(rest.is_empty() || rest.starts_with(b":")) {
+        return false;
+    }
+    const SUFFIXES: [&[u8]; 9] = [
+        b"Error",
+        b"Exception",
+        b"Warning",
+        b"Exit",
+        b"Interrupt",
+        b"Timeout",
+        b"Disconnect",
+        b"Group",
+        b"Cancelled",
+    ];
+    SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
 /// A pydantic error location such as `DATABASE_URL` or `items.0.name`.

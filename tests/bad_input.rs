@@ -1,0 +1,195 @@
+//! Bad input: a clear message, nothing lost, a non-zero exit, never a panic.
+
+use crate::common::*;
+use predicates::prelude::*;
+use std::io::Write;
+
+const TB: &str = "\
+2025-01-10 08:31:52,120 - uvicorn.error - ERROR - Exception in ASGI application
+Traceback (most recent call last):
+  File \"/srv/app/observability/config.py\", line 73, in init_agentops
+    if settings.AGENTOPS_API_KEY:
+AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'
+";
+
+#[test]
+fn unreadable_input_is_reported_and_the_others_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.log");
+    std::fs::write(&good, TB).unwrap();
+    let missing = dir.path().join("missing.log");
+    let (code, r, stderr) = analyze_json(&[missing.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("missing.log: No such file"), "{stderr}");
+    assert_eq!(sig(&r, "missing-settings-attribute").unwrap()["count"], 1);
+    assert_eq!(r["errors"][0]["path"], missing.to_str().unwrap());
+}
+
+#[test]
+fn truncated_gzip_reports_its_offset_and_keeps_what_came_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::new();
+    for _ in 0..2000 {
+        body.push_str(TB);
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(body.as_bytes()).unwrap();
+    let bytes = gz.finish().unwrap();
+    let cut = &bytes[..bytes.len() / 2];
+    let f = dir.path().join("app.log.2.gz");
+    std::fs::write(&f, cut).unwrap();
+    let (code, r, stderr) = analyze_json(&[f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("app.log.2.gz: corrupt gzip stream at compressed byte offset"),
+        "{stderr}"
+    );
+    let n = sig(&r, "missing-settings-attribute").unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    assert!(n > 100 && n < 2000, "{n}");
+}
+
+#[test]
+fn bad_pattern_file_fails_at_start_naming_file_and_signature() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[signature]]\nid = \"broken\"\ntitle = \"t\"\nseverity = \"error\"\nanchors = [\"boom\"]\npattern = \"(unclosed\"\nremediation = \"r\"\n",
+    )
+    .unwrap();
+    faultline()
+        .args([
+            "analyze",
+            "--patterns",
+            dir.path().to_str().unwrap(),
+            samples().to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(
+            "bad.toml: signature 'broken': bad pattern regex",
+        ));
+}
+
+#[test]
+fn duplicate_signature_id_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("dup.toml"),
+        "[[signature]]\nid = \"url-not-string\"\ntitle = \"t\"\nseverity = \"error\"\nanchors = [\"boom\"]\npattern = \"boom\"\nremediation = \"r\"\n",
+    )
+    .unwrap();
+    faultline()
+        .args([
+            "analyze",
+            "--patterns",
+            dir.path().to_str().unwrap(),
+            samples().to_str().unwrap(),
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "dup.toml: signature 'url-not-string': duplicate id",
+        ));
+}
+
+#[test]
+fn crlf_nul_invalid_utf8_and_no_final_newline_are_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = TB.replace('\n', "\r\n").into_bytes();
+    // invalid UTF-8 and a NUL in the middle of a traceback
+    let mut tb2 = TB
+        .replace("    if settings", "    if \u{0}set\u{1}tings")
+        .into_bytes();
+    let at = tb2.iter().position(|&c| c == b'\x01').unwrap();
+    tb2[at] = 0xff;
+    data.extend(tb2);
+    data.extend(TB.trim_end().as_bytes()); // no final newline
+    let f = dir.path().join("mixed.log");
+    std::fs::write(&f, &data).unwrap();
+    let (code, r, _) = analyze_json(&[f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(sig(&r, "missing-settings-attribute").unwrap()["count"], 3);
+    assert_eq!(r["input"]["lines"], 15);
+    assert_eq!(r["input"]["records"], 3);
+    assert_eq!(r["input"]["bytes"], data.len() as u64);
+}
+
+#[test]
+fn empty_and_blank_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let blank = dir.path().join("blank.log");
+    std::fs::write(&blank, "\n\n\n").unwrap();
+    let (code, r, _) = analyze_json(&[empty.to_str().unwrap(), blank.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(r["input"]["lines"], 3);
+    assert_eq!(r["input"]["records"], 0);
+    assert_eq!(r["input"]["skipped"]["blank"], 3);
+    assert_eq!(r["time_range"]["start"], serde_json::Value::Null);
+}
+
+#[test]
+fn very_long_line_is_truncated_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = Vec::new();
+    data.extend(b"AttributeError: 'Settings' object has no attribute 'HUGE' ");
+    data.extend(std::iter::repeat_n(b'x', 3 << 20));
+    data.push(b'\n');
+    data.extend(TB.as_bytes());
+    let f = dir.path().join("long.log");
+    std::fs::write(&f, &data).unwrap();
+    let (code, r, _) = analyze_json(&[f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(r["input"]["truncated_lines"], 1);
+    let s = sig(&r, "missing-settings-attribute").unwrap();
+    assert_eq!(
+        s["count"], 2,
+        "the head of the long line is still classified"
+    );
+    // Through stdin (bounded blocks) the result is the same.
+    let out = faultline()
+        .args(["analyze", "--format", "json", "-"])
+        .pipe_stdin(&f)
+        .unwrap()
+        .output()
+        .unwrap();
+    let piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(piped["signatures"], r["signatures"]);
+    assert_eq!(piped["input"], r["input"]);
+}
+
+#[test]
+fn binary_file_is_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("core.dump");
+    std::fs::write(
+        &bin,
+        (0..20000u32).map(|i| (i % 7) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let good = dir.path().join("good.log");
+    std::fs::write(&good, TB).unwrap();
+    let (code, r, stderr) = analyze_json(&[dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("core.dump: binary file, skipped"),
+        "{stderr}"
+    );
+    assert_eq!(sig(&r, "missing-settings-attribute").unwrap()["count"], 1);
+}
+
+#[test]
+fn unknown_flag_and_no_input_are_usage_errors() {
+    faultline()
+        .args(["analyze", "--frobnicate"])
+        .assert()
+        .code(2);
+    faultline()
+        .args(["analyze", "--threads", "0", "x"])
+        .assert()
+        .code(2);
+}

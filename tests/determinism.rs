@@ -1,0 +1,106 @@
+//! The same input gives byte-identical JSON whatever the thread count, chunk size or read path.
+
+use crate::common::*;
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+
+use faultline::report::{render, Format};
+use faultline::{analyze, Config, InputSpec};
+
+/// A log mixing every sample layout, repeated so it spans many chunks.
+fn corpus(dir: &Path) -> PathBuf {
+    let mut data = Vec::new();
+    for _ in 0..20 {
+        for name in [
+            "render-incident.log",
+            "kubectl-prefix.log",
+            "structlog.jsonl",
+            "uvicorn-bare.log",
+        ] {
+            data.extend(std::fs::read(samples().join(name)).unwrap());
+        }
+    }
+    let p = dir.join("mixed.log");
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+fn json(
+    path: &Path,
+    threads: usize,
+    chunk: Option<usize>,
+    block: Option<usize>,
+    stdin_like: bool,
+) -> Vec<u8> {
+    let mut c = Config::new().unwrap();
+    c.threads = threads;
+    c.scan.chunk_size = chunk;
+    if let Some(b) = block {
+        c.scan.block_size = b;
+    }
+    let spec = if stdin_like {
+        // A FIFO is read as a stream, like stdin.
+        let fifo = path.with_extension("fifo");
+        let _ = std::fs::remove_file(&fifo);
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let src = path.to_path_buf();
+        let f2 = fifo.clone();
+        std::thread::spawn(move || std::fs::write(&f2, std::fs::read(src).unwrap()).unwrap());
+        InputSpec::Path(fifo)
+    } else {
+        InputSpec::Path(path.to_path_buf())
+    };
+    let out = analyze(&[spec], &c);
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    let mut r = out.report;
+    r.errors.clear();
+    render(&r, Format::Json)
+}
+
+#[test]
+fn threads_and_chunk_sizes_give_identical_json_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = corpus(dir.path());
+    let run = |args: &[&str]| {
+        let out = faultline()
+            .arg("analyze")
+            .arg("--format")
+            .arg("json")
+            .args(args)
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let base = run(&["--threads", "1"]);
+    assert_eq!(run(&["--threads", "2"]), base);
+    assert_eq!(run(&["--threads", "2", "--chunk-size", "4K"]), base);
+    assert_eq!(run(&["--threads", "8", "--chunk-size", "1000"]), base);
+    assert_eq!(run(&["--chunk-size", "64M"]), base);
+}
+
+#[test]
+fn mapped_and_streamed_reads_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = corpus(dir.path());
+    let mapped = json(&p, 2, None, None, false);
+    assert_eq!(json(&p, 2, None, None, true), mapped);
+    assert_eq!(json(&p, 1, Some(512), Some(777), true), mapped);
+    assert_eq!(json(&p, 3, Some(1), Some(1), true), mapped);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn framing_and_counts_do_not_depend_on_chunking(threads in 1usize..=8, chunk in 1usize..20_000) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = corpus(dir.path());
+        let base = json(&p, 1, Some(64 << 20), None, false);
+        prop_assert_eq!(json(&p, threads, Some(chunk), None, false), base);
+    }
+}
