@@ -42,8 +42,8 @@ impl Default for ScanOptions {
 /// Classifies one record into `sum`.
 fn handle(r: &Record<'_>, cl: &Classifier, sum: &mut Summary) {
     sum.see_time(r.time);
-    if !r.hit && !r.traceback {
-        // No anchor of any signature, no traceback, no `...Error: ` text: nothing to classify.
+    if !r.hit && !r.traceback && !r.bare_exception {
+        // No anchor of any signature, no traceback, no bare exception line: nothing to read.
         return;
     }
     let lines: Vec<Cow<'_, str>> = if r.json {

@@ -18,16 +18,9 @@ pub use catalog::{Catalog, Severity, Signature};
 pub use normalize::normalize_message;
 pub use traceback::{shape, Frame, Shape};
 
-/// Literals that mark a record worth reading even when no signature's anchor is in it.
-const GENERIC_ANCHORS: [&str; 7] = [
-    "Traceback (most recent call last)",
-    "Error: ",
-    "Exception: ",
-    "Timeout: ",
-    "Exit: ",
-    "Interrupt: ",
-    "Disconnect",
-];
+/// A literal that marks a record worth reading even when no signature's anchor is in it:
+/// records with a traceback are always read, so unknown exceptions are still reported.
+const TRACEBACK_ANCHOR: &str = "Traceback (most recent call last)";
 
 /// A code location: the innermost application frame.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59,9 +52,26 @@ pub struct Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     catalog: Catalog,
+    /// Every anchor, to find a record's candidate signatures.
     ac: AhoCorasick,
     /// For each anchor (aho-corasick pattern id), the signature it belongs to.
     anchor_sig: Vec<usize>,
+    /// The smallest set of literals that covers every anchor (an anchor that contains another
+    /// is dropped), for the pass over all bytes. Fewer literals mean fewer false candidates in
+    /// the SIMD (Teddy) search, whose cost dominates a run.
+    prefilter: Prefilter,
+    prefilter_lits: Vec<String>,
+}
+
+/// The byte-level search: aho-corasick's packed (Teddy, SIMD) searcher when the CPU has it.
+///
+/// `AhoCorasick` itself decides against Teddy for this many literals and falls back to a DFA
+/// with a weaker prefilter: measured on 200 MB of `genlog.py` output, one thread, 340 ms
+/// through `AhoCorasick` against 30 ms through `packed::Searcher` for the same literals.
+#[derive(Debug, Clone)]
+enum Prefilter {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
 }
 
 impl Classifier {
@@ -75,23 +85,44 @@ impl Classifier {
                 anchor_sig.push(i);
             }
         }
-        // The traceback header and the `Type: message` shape of exception lines are anchors
-        // too: records with a traceback or a bare exception line are always read, so unknown
-        // exceptions are still reported.
-        for generic in GENERIC_ANCHORS {
-            anchors.push(generic);
-            anchor_sig.push(usize::MAX);
-        }
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&anchors)
-            .expect("anchors are validated literals");
+        let build = |pats: &[&str]| {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(pats)
+                .expect("anchors are validated literals")
+        };
+        let ac = build(&anchors);
+        let mut lits: Vec<&str> = anchors.iter().map(|a| rare_tail(a)).collect();
+        lits.push(TRACEBACK_ANCHOR);
+        lits.sort_unstable();
+        lits.dedup();
+        let minimal: Vec<&str> = lits
+            .iter()
+            .filter(|a| !lits.iter().any(|b| b != *a && a.contains(b)))
+            .copied()
+            .collect();
+        let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
+        let prefilter = match aho_corasick::packed::Config::new()
+            .builder()
+            .extend(&minimal)
+            .build()
+        {
+            Some(p) => Prefilter::Packed(p),
+            None => Prefilter::Automaton(build(&minimal)),
+        };
         Classifier {
             catalog,
             ac,
             anchor_sig,
+            prefilter,
+            prefilter_lits,
         }
+    }
+
+    /// The literals of the byte-level prefilter (rare tails of the anchors).
+    pub fn prefilter_literals(&self) -> &[String] {
+        &self.prefilter_lits
     }
 
     /// The catalog.
@@ -102,17 +133,35 @@ impl Classifier {
     /// Start offsets of anchor matches in `buf`, sorted; overlapping matches may be omitted,
     /// which is fine since one hit marks the whole line.
     pub fn prefilter(&self, buf: &[u8]) -> Vec<usize> {
-        self.ac.find_iter(buf).map(|m| m.start()).collect()
+        match &self.prefilter {
+            Prefilter::Packed(p) => p.find_iter(buf).map(|m| m.start()).collect(),
+            Prefilter::Automaton(a) => a.find_iter(buf).map(|m| m.start()).collect(),
+        }
     }
 
     /// Classifies a record given as lines (lossy UTF-8 is fine). Returns `None` when it is
     /// neither a known signature nor an exception.
     pub fn classify<S: AsRef<str>>(&self, lines: &[S]) -> Option<Classification> {
+        self.classify_hinted(lines, |_| true)
+    }
+
+    /// Like [`Classifier::classify`], looking for anchors only in the lines for which
+    /// `may_hold_anchor` is true (the lines the byte-level prefilter marked): the other lines
+    /// of a traceback are most of its bytes and cannot add a candidate.
+    pub fn classify_hinted<S: AsRef<str>>(
+        &self,
+        lines: &[S],
+        may_hold_anchor: impl Fn(usize) -> bool,
+    ) -> Option<Classification> {
         let mut cands: Vec<usize> = Vec::new();
-        for l in lines {
+        for (_, l) in lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| may_hold_anchor(*i))
+        {
             for m in self.ac.find_overlapping_iter(l.as_ref()) {
                 let s = self.anchor_sig[m.pattern().as_usize()];
-                if s != usize::MAX && !cands.contains(&s) {
+                if !cands.contains(&s) {
                     cands.push(s);
                 }
             }
@@ -166,6 +215,47 @@ impl Classifier {
             location,
         })
     }
+}
+
+/// How common a byte is in log text, 0 (rare) to 255 (everywhere). A rough English-and-logs
+/// ranking: space and lowercase letters are common, then log punctuation and digits, then
+/// uppercase letters, then other punctuation.
+fn byte_rank(b: u8) -> u32 {
+    match b {
+        b' ' => 255,
+        b'e' | b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 240,
+        b'h' | b'l' | b'd' | b'c' | b'u' | b'm' | b'p' => 220,
+        b'a'..=b'z' => 170,
+        b'.' | b',' | b':' | b'-' | b'/' | b'=' | b'_' => 200,
+        b'0'..=b'9' => 190,
+        b'A'..=b'Z' => 90,
+        _ => 60,
+    }
+}
+
+/// The part of an anchor the byte-level prefilter searches for: from the position whose first
+/// three bytes are rarest to the end (at least 8 bytes, so the tail stays specific).
+///
+/// The SIMD search (Teddy) filters on the first bytes of each literal and verifies every
+/// candidate, so a literal starting with common bytes (`redis.`, `too many`, `server `) makes
+/// candidates on most lines. Measured on 200 MB of `genlog.py` output, one thread: the whole
+/// anchors took 48 ms, the rare tails 30 ms. Any substring of an anchor is correct here:
+/// a line with the anchor also has the tail, and the candidate signatures of a record are
+/// found again with the whole anchors.
+fn rare_tail(anchor: &str) -> &str {
+    const MIN: usize = 8;
+    let b = anchor.as_bytes();
+    if b.len() <= MIN {
+        return anchor;
+    }
+    let score = |i: usize| b[i..i + 3].iter().map(|&c| byte_rank(c)).sum::<u32>();
+    let mut best = 0;
+    for i in 0..=b.len() - MIN {
+        if anchor.is_char_boundary(i) && score(i) < score(best) {
+            best = i;
+        }
+    }
+    &anchor[best..]
 }
 
 /// The variant read from the traceback: the `variant_from_code` capture on application code

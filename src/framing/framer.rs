@@ -124,6 +124,7 @@ struct StreamFramer<'a> {
     hit: bool,
     json: bool,
     validation: bool,
+    bare_exception: bool,
     last_time: Option<Nanos>,
 }
 
@@ -137,6 +138,7 @@ impl<'a> StreamFramer<'a> {
             hit: false,
             json: false,
             validation: false,
+            bare_exception: false,
             last_time: None,
         }
     }
@@ -154,6 +156,7 @@ impl<'a> StreamFramer<'a> {
             hit: c.hit,
             json: c.json,
             validation: c.validation,
+            bare_exception: c.bare_exception,
             last_time: c.last_time,
         }
     }
@@ -171,6 +174,7 @@ impl<'a> StreamFramer<'a> {
             hit: self.hit,
             json: self.json,
             validation: self.validation,
+            bare_exception: self.bare_exception,
             last_time: self.last_time,
         }
     }
@@ -187,6 +191,7 @@ impl<'a> StreamFramer<'a> {
             traceback: self.traceback,
             hit: self.hit,
             json: self.json,
+            bare_exception: self.bare_exception,
         });
         self.lines.clear();
         self.phase = Phase::Idle;
@@ -221,6 +226,8 @@ impl<'a> StreamFramer<'a> {
                 self.hit = c.line.hit;
                 self.json = matches!(c.kind, Kind::Header { json: true });
                 self.validation = false;
+                self.bare_exception =
+                    c.kind == Kind::Text && looks_like_exception_line(c.line.text);
                 self.lines.push(c.line);
             }
             Step::Join(p) => {
@@ -249,6 +256,7 @@ pub struct Carry {
     hit: bool,
     json: bool,
     validation: bool,
+    bare_exception: bool,
     last_time: Option<Nanos>,
 }
 
@@ -314,7 +322,14 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
             kind,
             time: s.platform_time.or(header_time),
         };
-        let si = if last_slot < slots.len() && slots[last_slot].key == s.stream {
+        // Most inputs have one stream, and interleaved ones come in runs: check the last
+        // stream first, without a memcmp call for the empty key (that call alone took a third
+        // of the time of a plain 200 MB log before this check, measured with perf).
+        let same_as_last = last_slot < slots.len() && {
+            let k = slots[last_slot].key;
+            k.len() == s.stream.len() && (k.is_empty() || k == s.stream)
+        };
+        let si = if same_as_last {
             last_slot
         } else {
             *index.entry(s.stream).or_insert_with(|| {

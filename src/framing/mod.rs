@@ -40,6 +40,8 @@ pub struct Record<'r> {
     pub hit: bool,
     /// Whether it is a JSON object line.
     pub json: bool,
+    /// Whether it starts with a bare exception line such as `KeyError: 'x'` (no header).
+    pub bare_exception: bool,
 }
 
 /// Limits that keep memory bounded whatever the input.
