@@ -7,14 +7,15 @@
 //! through the same path, with the stitcher carried from block to block.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use rayon::prelude::*;
 
 use crate::aggregate::Summary;
-use crate::classify::Classifier;
+use crate::classify::{Classification, Classifier};
 use crate::error::InputError;
-use crate::framing::{expand_json, frame_chunk, Limits, Record, Stitcher};
+use crate::framing::{expand_json, frame_chunk, Limits, Record, Stitcher, TimeParser};
 use crate::input::{self, BlockReader, Opened, Source};
 
 /// How a run reads and splits its inputs.
@@ -39,38 +40,99 @@ impl Default for ScanOptions {
     }
 }
 
+/// Records classified at most once per worker: a memo keyed by the record's text.
+///
+/// An incident repeats the same traceback thousands of times with only the header's time
+/// changing, so the key leaves out the first line's leading timestamp, and so does the text
+/// the classifier reads (the classification stays a pure function of the key, whatever the
+/// chunking). Measured on 200 MB from the incident part of a 1 GiB `genlog.py` log, one
+/// thread: 0.93 s without the memo, 0.30 s with it.
+pub(crate) struct Memo {
+    map: HashMap<Vec<u8>, Option<Classification>>,
+    key: Vec<u8>,
+    tp: TimeParser,
+}
+
+/// Entries kept before the memo is emptied, to bound memory on logs with no repetition.
+const MEMO_CAP: usize = 4096;
+
+impl Memo {
+    pub(crate) fn new() -> Memo {
+        Memo {
+            map: HashMap::new(),
+            key: Vec::new(),
+            tp: TimeParser::new(),
+        }
+    }
+}
+
+/// The first line of a record without its leading timestamp (`2025-01-10 10:31:22,123`,
+/// RFC 3339, `[2025-01-10 10:31:22 +0000]`).
+fn strip_leading_time<'a>(text: &'a [u8], tp: &mut TimeParser) -> &'a [u8] {
+    if let Some((_, n)) = tp.parse_iso(text) {
+        return &text[n..];
+    }
+    if text.first() == Some(&b'[') {
+        if let Some((_, n)) = tp.parse_iso(&text[1..]) {
+            if text.get(n + 1) == Some(&b']') {
+                return &text[n + 2..];
+            }
+        }
+    }
+    text
+}
+
 /// Classifies one record into `sum`.
-fn handle(r: &Record<'_>, cl: &Classifier, sum: &mut Summary) {
+fn handle(r: &Record<'_>, cl: &Classifier, sum: &mut Summary, memo: &mut Memo) {
     sum.see_time(r.time);
     if !r.hit && !r.traceback && !r.bare_exception {
         // No anchor of any signature, no traceback, no bare exception line: nothing to read.
         return;
     }
-    let lines: Vec<Cow<'_, str>> = if r.json {
-        let Some(j) = expand_json(r.lines[0].text) else {
-            // A line that starts with `{` but is not JSON: read it as text.
-            return classify_text(r, cl, sum);
-        };
-        let mut v: Vec<Cow<'_, str>> = j.lines.into_iter().map(Cow::Owned).collect();
-        v.extend(r.lines[1..].iter().map(|l| String::from_utf8_lossy(l.text)));
-        v
+    let json = if r.json {
+        expand_json(r.lines[0].text)
     } else {
-        return classify_text(r, cl, sum);
+        None
     };
-    if let Some(c) = cl.classify(&lines) {
+    let mut lines: Vec<Cow<'_, str>> = Vec::with_capacity(r.lines.len());
+    match json {
+        // A JSON object: its message and traceback fields (the time fields are left out).
+        Some(j) => {
+            lines.extend(j.lines.into_iter().map(Cow::Owned));
+            lines.extend(r.lines[1..].iter().map(|l| String::from_utf8_lossy(l.text)));
+        }
+        // Text (or a line that starts with `{` but is not JSON).
+        None => {
+            for (i, l) in r.lines.iter().enumerate() {
+                let t = if i == 0 {
+                    strip_leading_time(l.text, &mut memo.tp)
+                } else {
+                    l.text
+                };
+                lines.push(String::from_utf8_lossy(t));
+            }
+        }
+    }
+    memo.key.clear();
+    memo.key.push(u8::from(r.hit));
+    for l in &lines {
+        memo.key.extend_from_slice(l.as_bytes());
+        memo.key.push(b'\n');
+    }
+    if let Some(c) = memo.map.get(&memo.key) {
+        if let Some(c) = c {
+            sum.add(r.time, c);
+        }
+        return;
+    }
+    let c = cl.classify_record(&lines, r.hit);
+    if let Some(c) = &c {
         sum.add(r.time, c);
     }
-}
-
-fn classify_text(r: &Record<'_>, cl: &Classifier, sum: &mut Summary) {
-    let lines: Vec<Cow<'_, str>> = r
-        .lines
-        .iter()
-        .map(|l| String::from_utf8_lossy(l.text))
-        .collect();
-    if let Some(c) = cl.classify(&lines) {
-        sum.add(r.time, c);
+    if memo.map.len() >= MEMO_CAP {
+        memo.map.clear();
     }
+    memo.map.insert(memo.key.clone(), c);
 }
 
 /// Splits `buf` into pieces of about `size` bytes that end on a newline (the last may not).
@@ -105,16 +167,20 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
         .map(|chunk| {
             let hits = cl.prefilter(chunk);
             let mut sum = Summary::new();
+            let mut memo = Memo::new();
             let out = frame_chunk(chunk, &hits, limits, &mut |r: &Record<'_>| {
-                handle(r, cl, &mut sum)
+                handle(r, cl, &mut sum, &mut memo)
             });
             (sum, out)
         })
         .collect();
     let mut total = Summary::new();
+    let mut memo = Memo::new();
     for (sum, out) in outs {
         total.merge(sum);
-        st.absorb(out, limits, &mut |r: &Record<'_>| handle(r, cl, &mut total));
+        st.absorb(out, limits, &mut |r: &Record<'_>| {
+            handle(r, cl, &mut total, &mut memo)
+        });
     }
     total
 }
@@ -184,7 +250,8 @@ pub fn scan_source(
         }
     }
     let mut rest = Summary::new();
-    let stats = st.finish(&mut |r: &Record<'_>| handle(r, cl, &mut rest));
+    let mut memo = Memo::new();
+    let stats = st.finish(&mut |r: &Record<'_>| handle(r, cl, &mut rest, &mut memo));
     total.merge(rest);
     total.frame = stats;
     total.files = 1;

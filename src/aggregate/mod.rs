@@ -82,25 +82,33 @@ impl Summary {
     }
 
     /// Counts one classified record.
-    pub fn add(&mut self, t: Option<Nanos>, c: Classification) {
+    pub fn add(&mut self, t: Option<Nanos>, c: &Classification) {
+        fn bump<K: std::hash::Hash + Eq + Clone>(m: &mut HashMap<K, u64>, k: &K) {
+            match m.get_mut(k) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert(k.clone(), 1);
+                }
+            }
+        }
         match c.signature {
             Some(i) => {
                 let s = self.sigs.entry(i).or_default();
                 s.seen.add(t);
-                if let Some(ty) = c.exception_type {
-                    *s.types.entry(ty).or_insert(0) += 1;
+                if let Some(ty) = &c.exception_type {
+                    bump(&mut s.types, ty);
                 }
-                if let Some(v) = c.variant {
-                    *s.variants.entry(v).or_insert(0) += 1;
+                if let Some(v) = &c.variant {
+                    bump(&mut s.variants, v);
                 }
-                if let Some(l) = c.location {
-                    *s.locations.entry(l).or_insert(0) += 1;
+                if let Some(l) = &c.location {
+                    bump(&mut s.locations, l);
                 }
             }
             None => {
                 let key = (
-                    c.exception_type.unwrap_or_default(),
-                    c.message.unwrap_or_default(),
+                    c.exception_type.clone().unwrap_or_default(),
+                    c.message.clone().unwrap_or_default(),
                 );
                 self.exceptions.entry(key).or_default().add(t);
             }
@@ -240,7 +248,7 @@ mod tests {
             .map(|(t, l)| {
                 let mut s = Summary::new();
                 s.see_time(*t);
-                s.add(*t, cl.classify(&[*l]).unwrap());
+                s.add(*t, &cl.classify(&[*l]).unwrap());
                 s
             })
             .collect();

@@ -14,6 +14,8 @@ pub mod traceback;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
+use crate::framing::Hit;
+
 pub use catalog::{Catalog, Severity, Signature};
 pub use normalize::normalize_message;
 pub use traceback::{shape, Frame, Shape};
@@ -52,15 +54,15 @@ pub struct Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     catalog: Catalog,
-    /// Every anchor, to find a record's candidate signatures.
-    ac: AhoCorasick,
-    /// For each anchor (aho-corasick pattern id), the signature it belongs to.
-    anchor_sig: Vec<usize>,
+    /// Every signature's pattern, in catalog order: one pass finds which match a text.
+    set: regex::RegexSet,
     /// The smallest set of literals that covers every anchor (an anchor that contains another
     /// is dropped), for the pass over all bytes. Fewer literals mean fewer false candidates in
     /// the SIMD (Teddy) search, whose cost dominates a run.
     prefilter: Prefilter,
     prefilter_lits: Vec<String>,
+    /// The prefilter pattern id of [`TRACEBACK_ANCHOR`].
+    traceback_id: usize,
 }
 
 /// The byte-level search: aho-corasick's packed (Teddy, SIMD) searcher when the CPU has it.
@@ -77,14 +79,13 @@ enum Prefilter {
 impl Classifier {
     /// Builds the prefilter over every signature's anchors.
     pub fn new(catalog: Catalog) -> Classifier {
-        let mut anchors = Vec::new();
-        let mut anchor_sig = Vec::new();
-        for (i, s) in catalog.signatures.iter().enumerate() {
-            for a in &s.anchors {
-                anchors.push(a.as_str());
-                anchor_sig.push(i);
-            }
-        }
+        let anchors: Vec<&str> = catalog
+            .signatures
+            .iter()
+            .flat_map(|s| s.anchors.iter().map(String::as_str))
+            .collect();
+        let set = regex::RegexSet::new(catalog.signatures.iter().map(|s| s.pattern.as_str()))
+            .expect("each pattern compiled on its own");
         let build = |pats: &[&str]| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
@@ -92,7 +93,6 @@ impl Classifier {
                 .build(pats)
                 .expect("anchors are validated literals")
         };
-        let ac = build(&anchors);
         let mut lits: Vec<&str> = anchors.iter().map(|a| rare_tail(a)).collect();
         lits.push(TRACEBACK_ANCHOR);
         lits.sort_unstable();
@@ -103,6 +103,10 @@ impl Classifier {
             .copied()
             .collect();
         let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
+        let traceback_id = minimal
+            .iter()
+            .position(|l| *l == TRACEBACK_ANCHOR)
+            .expect("kept");
         let prefilter = match aho_corasick::packed::Config::new()
             .builder()
             .extend(&minimal)
@@ -113,10 +117,10 @@ impl Classifier {
         };
         Classifier {
             catalog,
-            ac,
-            anchor_sig,
+            set,
             prefilter,
             prefilter_lits,
+            traceback_id,
         }
     }
 
@@ -132,55 +136,53 @@ impl Classifier {
 
     /// Start offsets of anchor matches in `buf`, sorted; overlapping matches may be omitted,
     /// which is fine since one hit marks the whole line.
-    pub fn prefilter(&self, buf: &[u8]) -> Vec<usize> {
+    pub fn prefilter(&self, buf: &[u8]) -> Vec<Hit> {
+        let hit = |at: usize, pid: usize| Hit {
+            offset: at,
+            traceback: pid == self.traceback_id,
+        };
         match &self.prefilter {
-            Prefilter::Packed(p) => p.find_iter(buf).map(|m| m.start()).collect(),
-            Prefilter::Automaton(a) => a.find_iter(buf).map(|m| m.start()).collect(),
+            Prefilter::Packed(p) => p
+                .find_iter(buf)
+                .map(|m| hit(m.start(), m.pattern().as_usize()))
+                .collect(),
+            Prefilter::Automaton(a) => a
+                .find_iter(buf)
+                .map(|m| hit(m.start(), m.pattern().as_usize()))
+                .collect(),
         }
     }
 
     /// Classifies a record given as lines (lossy UTF-8 is fine). Returns `None` when it is
     /// neither a known signature nor an exception.
     pub fn classify<S: AsRef<str>>(&self, lines: &[S]) -> Option<Classification> {
-        self.classify_hinted(lines, |_| true)
+        self.classify_record(lines, true)
     }
 
-    /// Like [`Classifier::classify`], looking for anchors only in the lines for which
-    /// `may_hold_anchor` is true (the lines the byte-level prefilter marked): the other lines
-    /// of a traceback are most of its bytes and cannot add a candidate.
-    pub fn classify_hinted<S: AsRef<str>>(
+    /// Like [`Classifier::classify`], trying the signatures only when `any_anchor` is true
+    /// (the byte-level prefilter marked a line of the record); otherwise the record can only be
+    /// an unknown exception.
+    pub fn classify_record<S: AsRef<str>>(
         &self,
         lines: &[S],
-        may_hold_anchor: impl Fn(usize) -> bool,
+        any_anchor: bool,
     ) -> Option<Classification> {
-        let mut cands: Vec<usize> = Vec::new();
-        for (_, l) in lines
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| may_hold_anchor(*i))
-        {
-            for m in self.ac.find_overlapping_iter(l.as_ref()) {
-                let s = self.anchor_sig[m.pattern().as_usize()];
-                if !cands.contains(&s) {
-                    cands.push(s);
-                }
-            }
-        }
-        cands.sort_unstable();
         let sh = shape(lines);
         let location = sh.app_frame().map(|f| Location {
             file: f.file.clone(),
             line: f.line,
             function: f.function.clone(),
         });
-        if !cands.is_empty() {
+        if any_anchor {
             let exc = sh.exception.join("\n");
             let msg = sh.message.join("\n");
             for text in [&exc, &msg] {
                 if text.is_empty() {
                     continue;
                 }
-                for &i in &cands {
+                // One pass of the set finds every signature that matches; the lowest index
+                // (catalog order) wins, and only its regex is run again for the captures.
+                if let Some(i) = self.set.matches(text).iter().next() {
                     let sig = &self.catalog.signatures[i];
                     if let Some(c) = sig.pattern.captures(text) {
                         let from_group = sig

@@ -183,6 +183,14 @@ fn prefilter_finds_anchor_offsets() {
         b"ok line\nRuntimeError: WebSocket is not connected. Need to call \"accept\" first.\n";
     let hits = c.prefilter(buf);
     assert_eq!(hits.len(), 1);
-    assert!(hits.iter().all(|&h| h > 8));
+    assert!(hits.iter().all(|h| h.offset > 8 && !h.traceback));
+    let tb = c.prefilter(b"x\nTraceback (most recent call last):\n");
+    assert_eq!(
+        tb,
+        vec![Hit {
+            offset: 2,
+            traceback: true
+        }]
+    );
     assert!(c.prefilter(b"2025-01-10 INFO all good\n").is_empty());
 }

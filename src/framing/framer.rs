@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::line::{classify_line, strip_platform, Kind};
 use super::time::{Nanos, TimeParser};
-use super::{FrameStats, Limits, LineRef, Record};
+use super::{FrameStats, Hit, Limits, LineRef, Record};
 
 /// Where a stream is in a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,8 @@ fn is_field_path(line: &[u8]) -> bool {
 #[derive(Debug, Clone, Copy)]
 struct Classified<'a> {
     line: LineRef<'a>,
+    /// The prefilter found a traceback header in the raw line (JSON).
+    tb_hit: bool,
     kind: Kind,
     /// The line's own time: the platform's, else the header's.
     time: Option<Nanos>,
@@ -222,7 +224,7 @@ impl<'a> StreamFramer<'a> {
                 self.emit(stream, stats, sink);
                 self.phase = p;
                 self.time = self.last_time;
-                self.traceback = p == Phase::Traceback;
+                self.traceback = p == Phase::Traceback || c.tb_hit;
                 self.hit = c.line.hit;
                 self.json = matches!(c.kind, Kind::Header { json: true });
                 self.validation = false;
@@ -235,7 +237,7 @@ impl<'a> StreamFramer<'a> {
                     self.validation =
                         memchr::memmem::find(c.line.text, b"validation error").is_some();
                 }
-                if p == Phase::Traceback {
+                if p == Phase::Traceback || c.tb_hit {
                     self.traceback = true;
                 }
                 self.phase = p;
@@ -280,12 +282,13 @@ struct Slot<'a> {
 
 /// Frames one chunk of whole lines.
 ///
-/// `hits` are the sorted start offsets (into `buf`) of prefilter matches; a line containing
-/// one is marked, and so is its record. Records complete inside the chunk go to `sink`; the
+/// `hits` are the prefilter matches, sorted by offset; a line containing a signature anchor is
+/// marked, and so is its record; a traceback header in a raw (JSON) line marks the record as
+/// holding a traceback. Records complete inside the chunk go to `sink`; the
 /// rest is returned for [`Stitcher::absorb`].
 pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
     buf: &'a [u8],
-    hits: &[usize],
+    hits: &[Hit],
     limits: &Limits,
     sink: &mut F,
 ) -> ChunkOutput<'a> {
@@ -308,10 +311,18 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
             stats.truncated_lines += 1;
         }
         let line_end = pos + line.len();
-        while hit_i < hits.len() && hits[hit_i] < pos {
+        while hit_i < hits.len() && hits[hit_i].offset < pos {
             hit_i += 1;
         }
-        let hit = hit_i < hits.len() && hits[hit_i] < line_end;
+        let (mut hit, mut tb_hit) = (false, false);
+        while hit_i < hits.len() && hits[hit_i].offset < line_end {
+            if hits[hit_i].traceback {
+                tb_hit = true;
+            } else {
+                hit = true;
+            }
+            hit_i += 1;
+        }
         stats.lines += 1;
         pos = next;
 
@@ -319,6 +330,7 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
         let (kind, header_time) = classify_line(s.msg, &mut tp);
         let c = Classified {
             line: LineRef { text: s.msg, hit },
+            tb_hit,
             kind,
             time: s.platform_time.or(header_time),
         };

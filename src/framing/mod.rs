@@ -16,6 +16,16 @@ pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
 pub use json::{expand_json, JsonRecord};
 pub use time::{format_rfc3339, Nanos, TimeParser};
 
+/// A prefilter match in a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Start offset in the chunk.
+    pub offset: usize,
+    /// The match is a traceback header (`Traceback (most recent call last)`), found in raw
+    /// bytes so that JSON lines with an embedded traceback are read; not a signature anchor.
+    pub traceback: bool,
+}
+
 /// One line of a record: the message after platform-prefix stripping.
 #[derive(Debug, Clone, Copy)]
 pub struct LineRef<'a> {
@@ -34,9 +44,9 @@ pub struct Record<'r> {
     pub stream: &'r [u8],
     /// The time of its first line, or the last time seen in its stream before it.
     pub time: Option<Nanos>,
-    /// Whether it holds a Python traceback.
+    /// Whether it holds a Python traceback (framed, or inside a JSON string).
     pub traceback: bool,
-    /// Whether any of its lines holds a prefilter hit.
+    /// Whether any of its lines holds a signature anchor.
     pub hit: bool,
     /// Whether it is a JSON object line.
     pub json: bool,
