@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use faultline::report::Format;
+use faultline::classify::Unit;
 use faultline::{Config, InputSpec};
 
 /// Find known failures in application logs: counts, variants, code locations and fixes.
@@ -47,6 +47,19 @@ pub struct AnalyzeArgs {
     /// Keep at most this many bytes of a line (default 1M).
     #[arg(long, value_parser = parse_size)]
     pub max_line: Option<usize>,
+    /// Directory for `--format csv|parquet` (one file per frame), or file for `markdown`.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Timeline bucket: 30s, 1m (default), 5m, 1h.
+    #[arg(long, value_parser = parse_duration, default_value = "1m")]
+    pub bucket: i64,
+    /// A latency key and its unit, `KEY=ms|s|us|ns` (repeatable); `@last=UNIT` reads the last
+    /// number of an access line (gunicorn `%(M)s`, `%(D)s`, `%(L)s`).
+    #[arg(long = "latency-field", value_name = "KEY=UNIT", value_parser = parse_latency_field)]
+    pub latency_fields: Vec<(String, Unit)>,
+    /// Skip request lines: signatures only (faster; no endpoints, timeline latency or incidents).
+    #[arg(long)]
+    pub no_requests: bool,
 }
 
 /// `faultline signatures`.
@@ -67,15 +80,47 @@ pub enum OutFormat {
     Table,
     /// The JSON report (schema faultline.report/v1).
     Json,
+    /// A post-incident report in Markdown.
+    Markdown,
+    /// The frames as CSV files in `--output DIR`.
+    Csv,
+    /// The frames as Parquet files in `--output DIR`.
+    Parquet,
 }
 
-impl From<OutFormat> for Format {
-    fn from(f: OutFormat) -> Format {
-        match f {
-            OutFormat::Table => Format::Table,
-            OutFormat::Json => Format::Json,
-        }
+/// Parses `30s`, `1m`, `5m`, `1h`, `1d` into nanoseconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration '{s}' (try 30s, 1m, 1h)"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" | "" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("invalid duration unit in '{s}' (use s, m, h or d)")),
+    };
+    match n.checked_mul(secs * 1_000_000_000) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("duration '{s}' must be positive")),
     }
+}
+
+/// Parses `KEY=UNIT` for `--latency-field`.
+pub fn parse_latency_field(s: &str) -> Result<(String, Unit), String> {
+    let (k, u) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected KEY=UNIT, e.g. duration=ms"))?;
+    let unit = Unit::parse(u)
+        .filter(|u| *u != Unit::Value)
+        .ok_or_else(|| format!("'{u}': unit must be ms, s, us or ns"))?;
+    if k.is_empty() {
+        return Err(format!("'{s}': empty key"));
+    }
+    Ok((k.to_string(), unit))
 }
 
 /// Parses `4096`, `64K`, `4M`, `1G` (powers of 1024).
@@ -136,6 +181,19 @@ impl AnalyzeArgs {
         if let Some(m) = self.max_line {
             c.scan.limits.max_line_len = m;
         }
+        c.trends.bucket_ns = self.bucket;
+        if self.no_requests {
+            c.classifier.set_requests(None);
+        } else if !self.latency_fields.is_empty() {
+            let mut r = c.classifier.requests().cloned().expect("on by default");
+            for (k, u) in &self.latency_fields {
+                r.add_latency_field(k, *u);
+            }
+            c.classifier.set_requests(Some(r));
+        }
+        if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
+            anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");
+        }
         Ok(c)
     }
 }
@@ -179,6 +237,35 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["faultline", "analyze", "--threads", "0"]).is_err());
         assert!(Cli::try_parse_from(["faultline", "analyze", "--format", "xml"]).is_err());
+        let c = Cli::try_parse_from([
+            "faultline",
+            "analyze",
+            "--bucket",
+            "5m",
+            "--latency-field",
+            "duration=ms",
+            "--format",
+            "parquet",
+            "-o",
+            "out",
+            "x.log",
+        ])
+        .unwrap();
+        let Command::Analyze(a) = c.command else {
+            panic!()
+        };
+        assert_eq!(a.bucket, 300_000_000_000);
+        assert_eq!(a.latency_fields, vec![("duration".to_string(), Unit::Ms)]);
+        assert!(a.config().is_ok());
+        let c = Cli::try_parse_from(["faultline", "analyze", "--format", "csv", "x.log"]).unwrap();
+        let Command::Analyze(a) = c.command else {
+            panic!()
+        };
+        assert!(a.config().unwrap_err().to_string().contains("--output DIR"));
+        assert!(
+            Cli::try_parse_from(["faultline", "analyze", "--latency-field", "duration"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["faultline", "analyze", "--bucket", "0m"]).is_err());
     }
 
     #[test]
@@ -188,5 +275,8 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("0").is_err());
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_duration("30s"), Ok(30_000_000_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
+        assert!(parse_duration("1w").is_err());
     }
 }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use crate::classify::{Catalog, Classifier};
+use crate::aggregate::TrendOptions;
+use crate::classify::catalog::read_dir_toml;
+use crate::classify::{Catalog, Classifier, RequestReader};
 use crate::error::CatalogError;
 use crate::pipeline::ScanOptions;
 
@@ -15,6 +17,8 @@ pub struct Config {
     pub threads: usize,
     /// Read and split options.
     pub scan: ScanOptions,
+    /// Timeline bucket and incident detection.
+    pub trends: TrendOptions,
 }
 
 impl Config {
@@ -26,13 +30,20 @@ impl Config {
     /// The built-in catalog plus the `*.toml` files of each directory.
     pub fn with_patterns<P: AsRef<Path>>(dirs: &[P]) -> Result<Config, CatalogError> {
         let mut catalog = Catalog::builtin()?;
+        let mut requests = RequestReader::builtin()?;
         for d in dirs {
-            catalog.add_dir(d.as_ref())?;
+            for (f, text) in read_dir_toml(d.as_ref())? {
+                catalog.add_str(&f, &text)?;
+                requests.add_str(&f, &text)?;
+            }
         }
+        let mut classifier = Classifier::new(catalog);
+        classifier.set_requests(Some(requests));
         Ok(Config {
-            classifier: Classifier::new(catalog),
+            classifier,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             scan: ScanOptions::default(),
+            trends: TrendOptions::default(),
         })
     }
 }

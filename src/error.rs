@@ -95,3 +95,8 @@ impl InputError {
         }
     }
 }
+
+/// Aggregating the trends failed (a polars error: a bug, not an input problem).
+#[derive(Debug, thiserror::Error)]
+#[error("aggregation failed: {0}")]
+pub struct AggregateError(pub String);

@@ -11,7 +11,8 @@
 //! 2. [`framing`]: strip platform prefixes, parse times, join multi-line records;
 //! 3. [`classify`]: prefilter with aho-corasick, confirm with the signature's regex, read the
 //!    variant, the exception and the innermost application frame;
-//! 4. [`aggregate`]: count, merge per-chunk partials deterministically;
+//! 4. [`aggregate`]: count, merge per-chunk partials deterministically, then build the
+//!    `events` and `requests` polars frames: timeline, endpoint latency, incidents;
 //! 5. [`report`]: a plain serializable [`report::Report`], rendered as a table or JSON.
 //!
 //! [`analyze`] runs them all:
@@ -29,7 +30,7 @@
 //! AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'
 //! ").unwrap();
 //! let config = Config::new().unwrap();
-//! let out = analyze(&[faultline::InputSpec::Path(log)], &config);
+//! let out = analyze(&[faultline::InputSpec::Path(log)], &config).unwrap();
 //! let sig = &out.report.signatures[0];
 //! assert_eq!(sig.id, "missing-settings-attribute");
 //! assert_eq!(sig.variants[0].value, "AGENTOPS_API_KEY");
@@ -53,26 +54,28 @@ use report::{InputErrorReport, Report};
 
 /// The result of [`analyze`]: the report, and the inputs that failed (also listed in
 /// `report.errors`).
-#[derive(Debug)]
 pub struct Outcome {
     /// The report.
     pub report: Report,
     /// Inputs that could not be read, or only partly.
     pub errors: Vec<error::InputError>,
+    /// The `events` and `requests` frames, for CSV or Parquet output.
+    pub trends: aggregate::Trends,
 }
 
 /// Analyses the inputs with the given configuration.
 ///
 /// Inputs that cannot be read are reported in [`Outcome::errors`]; the others are still
 /// analysed. Runs on a thread pool of `config.threads` threads.
-pub fn analyze(specs: &[InputSpec], config: &Config) -> Outcome {
+pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, error::AggregateError> {
     let run = || {
         let mut errors = Vec::new();
         let sources = input::discover(specs, &mut errors);
         let (summary, mut scan_errors) =
             pipeline::scan_all(&sources, &config.classifier, &config.scan);
         errors.append(&mut scan_errors);
-        let mut report = summary.into_report(config.classifier.catalog());
+        let (mut report, trends) =
+            summary.into_report(config.classifier.catalog(), &config.trends)?;
         report.errors = errors
             .iter()
             .map(|e| InputErrorReport {
@@ -80,7 +83,11 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Outcome {
                 message: e.to_string(),
             })
             .collect();
-        Outcome { report, errors }
+        Ok(Outcome {
+            report,
+            errors,
+            trends,
+        })
     };
     match rayon::ThreadPoolBuilder::new()
         .num_threads(config.threads)

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, OutFormat};
+use faultline::aggregate::FrameFormat;
 use faultline::report::{render, render_catalog, Format};
 
 /// Exit codes, in one place.
@@ -41,11 +42,30 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Analyze(args) => {
             let inputs = args.inputs().map_err(anyhow::Error::msg)?;
             let config = args.config()?;
-            let outcome = faultline::analyze(&inputs, &config);
+            let outcome = faultline::analyze(&inputs, &config)?;
             for e in &outcome.errors {
                 eprintln!("faultline: {e}");
             }
-            write_stdout(&render(&outcome.report, args.format.into()))?;
+            let report = &outcome.report;
+            match (args.format, &args.output) {
+                (OutFormat::Table, _) => write_stdout(&render(report, Format::Table))?,
+                (OutFormat::Json, _) => write_stdout(&render(report, Format::Json))?,
+                (OutFormat::Markdown, None) => write_stdout(&render(report, Format::Markdown))?,
+                (OutFormat::Markdown, Some(p)) => {
+                    std::fs::write(p, render(report, Format::Markdown))?
+                }
+                (OutFormat::Csv | OutFormat::Parquet, dir) => {
+                    let dir = dir.as_deref().expect("checked by config()");
+                    let fmt = if args.format == OutFormat::Csv {
+                        FrameFormat::Csv
+                    } else {
+                        FrameFormat::Parquet
+                    };
+                    for f in outcome.trends.write(dir, fmt)? {
+                        eprintln!("faultline: wrote {}", f.display());
+                    }
+                }
+            }
             Ok(if outcome.errors.is_empty() {
                 Exit::Ok
             } else {
@@ -55,9 +75,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Signatures(args) => {
             let config = faultline::Config::with_patterns(&args.patterns)?;
             let catalog = config.classifier.catalog();
-            let out = match Format::from(args.format) {
-                Format::Table => render_catalog(catalog, true).into_bytes(),
-                Format::Json => faultline::report::catalog_json(catalog),
+            let out = match args.format {
+                OutFormat::Json => faultline::report::catalog_json(catalog),
+                _ => render_catalog(catalog, true).into_bytes(),
             };
             write_stdout(&out)?;
             Ok(Exit::Ok)

@@ -54,7 +54,7 @@ fn json(
     } else {
         InputSpec::Path(path.to_path_buf())
     };
-    let out = analyze(&[spec], &c);
+    let out = analyze(&[spec], &c).unwrap();
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     let mut r = out.report;
     r.errors.clear();

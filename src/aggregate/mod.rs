@@ -5,14 +5,82 @@
 //! which thread finished first. [`Summary::into_report`] sorts everything deterministically and
 //! hands the report layer a plain serializable struct.
 
+mod incident;
+mod requests;
+mod trends;
+
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::classify::{Catalog, Classification, Location};
+use crate::error::AggregateError;
 use crate::framing::{format_rfc3339, FrameStats, Nanos};
 use crate::report::{
-    Count, ExceptionGroup, InputSummary, LocationCount, Report, SignatureReport, TimeRange,
-    VariantCount, SCHEMA,
+    Count, EndpointReport, ExceptionGroup, IncidentReport, InputSummary, LocationCount, Report,
+    RequestSummary, SignatureReport, TimeRange, TimelineBucket, VariantCount, SCHEMA,
 };
+
+pub use incident::IncidentOptions;
+pub use requests::{endpoint_key, RequestRows};
+pub use trends::FrameFormat;
+
+/// One classified record, kept for the `events` frame and the timeline.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    /// Record time.
+    pub time: Option<Nanos>,
+    /// What it was.
+    pub class: Arc<Classification>,
+    /// The stream (`pod/NAME/CONTAINER`) or the input it came from.
+    pub source: Arc<str>,
+}
+
+/// How trends are aggregated.
+#[derive(Debug, Clone)]
+pub struct TrendOptions {
+    /// Timeline bucket, in nanoseconds. By default one minute.
+    pub bucket_ns: i64,
+    /// Incident detection.
+    pub incident: IncidentOptions,
+}
+
+impl Default for TrendOptions {
+    fn default() -> Self {
+        TrendOptions {
+            bucket_ns: 60_000_000_000,
+            incident: IncidentOptions::default(),
+        }
+    }
+}
+
+/// The trend frames of a run, for writing as CSV or Parquet. Opaque: polars stays here.
+pub struct Trends {
+    frames: trends::Frames,
+    names: Vec<String>,
+    timeline: Vec<TimelineBucket>,
+    endpoints: Vec<EndpointReport>,
+}
+
+impl Trends {
+    /// Writes `events`, `requests`, `timeline` and `endpoints` into `dir`, one file each.
+    pub fn write(&self, dir: &Path, format: FrameFormat) -> Result<Vec<PathBuf>, AggregateError> {
+        trends::write_frames(
+            &self.frames,
+            &self.names,
+            &self.timeline,
+            &self.endpoints,
+            dir,
+            format,
+        )
+        .map_err(|e| AggregateError(e.to_string()))
+    }
+
+    /// Rows of the `events` and `requests` frames.
+    pub fn heights(&self) -> (usize, usize) {
+        (self.frames.events.height(), self.frames.requests.height())
+    }
+}
 
 #[derive(Debug, Default, Clone)]
 struct Seen {
@@ -68,6 +136,10 @@ pub struct Summary {
     pub frame: FrameStats,
     /// Inputs analysed.
     pub files: u64,
+    /// Request rows.
+    pub requests: RequestRows,
+    /// Classified records, one row each.
+    pub events: Vec<EventRow>,
 }
 
 impl Summary {
@@ -79,6 +151,16 @@ impl Summary {
     /// Notes a record's time in the overall time range.
     pub fn see_time(&mut self, t: Option<Nanos>) {
         self.range.widen(t, t);
+    }
+
+    /// Counts one classified record and keeps its event row.
+    pub fn add_event(&mut self, t: Option<Nanos>, c: &Arc<Classification>, source: &Arc<str>) {
+        self.add(t, c);
+        self.events.push(EventRow {
+            time: t,
+            class: Arc::clone(c),
+            source: Arc::clone(source),
+        });
     }
 
     /// Counts one classified record.
@@ -131,10 +213,76 @@ impl Summary {
         self.bytes += o.bytes;
         self.frame.add(&o.frame);
         self.files += o.files;
+        self.requests.merge(o.requests);
+        self.events.extend(o.events);
     }
 
-    /// Sorts everything (count descending, then name) into the report.
-    pub fn into_report(self, catalog: &Catalog) -> Report {
+    /// Gives events without a stream the input's name as their source.
+    pub fn set_source(&mut self, name: &str) {
+        let name: Arc<str> = Arc::from(name);
+        for e in &mut self.events {
+            if e.source.is_empty() {
+                e.source = Arc::clone(&name);
+            }
+        }
+    }
+
+    /// Sorts everything (count descending, then name) into the report, and aggregates the
+    /// trends with polars.
+    pub fn into_report(
+        mut self,
+        catalog: &Catalog,
+        opts: &TrendOptions,
+    ) -> Result<(Report, Trends), AggregateError> {
+        let requests = std::mem::take(&mut self.requests);
+        let events = std::mem::take(&mut self.events);
+        let mut report = self.counts_report(catalog);
+        let frames = trends::frames(&requests, &events, catalog).map_err(polars_err)?;
+        let endpoints = trends::endpoints(&frames, &requests.endpoints).map_err(polars_err)?;
+        let timeline = trends::timeline(&frames, opts.bucket_ns).map_err(polars_err)?;
+        let mut incidents = Vec::new();
+        for w in incident::detect(&timeline, &opts.incident) {
+            incidents.push(incident_report(
+                &frames,
+                &timeline,
+                w,
+                opts,
+                report_end(&timeline),
+            )?);
+        }
+        let with_latency = requests.latency.iter().filter(|l| !l.is_nan()).count() as u64;
+        report.requests = RequestSummary {
+            count: requests.len() as u64,
+            with_latency,
+            unparsed_latency: requests.unparsed_latency,
+            missing_latency: requests.missing_latency,
+            bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
+        };
+        if requests.is_empty() {
+            report.notes.push("no request lines found: endpoints, latency and incidents need access or request lines".into());
+        } else if with_latency == 0 {
+            report
+                .notes
+                .push("request lines have no latency in a known unit: see --latency-field".into());
+        }
+        if report.time_range.start.is_none() {
+            report
+                .notes
+                .push("no timestamps found: no timeline and no incident detection".into());
+        }
+        report.endpoints = endpoints.clone();
+        report.timeline = timeline.clone();
+        report.incidents = incidents;
+        let trends = Trends {
+            frames,
+            names: requests.endpoints,
+            timeline,
+            endpoints,
+        };
+        Ok((report, trends))
+    }
+
+    fn counts_report(self, catalog: &Catalog) -> Report {
         let time = |t: Option<Nanos>| t.map(format_rfc3339);
         let mut signatures: Vec<SignatureReport> = self
             .sigs
@@ -204,8 +352,59 @@ impl Summary {
             signatures,
             exceptions,
             errors: Vec::new(),
+            requests: RequestSummary::default(),
+            endpoints: Vec::new(),
+            timeline: Vec::new(),
+            incidents: Vec::new(),
+            notes: Vec::new(),
         }
     }
+}
+
+fn polars_err(e: polars::prelude::PolarsError) -> AggregateError {
+    AggregateError(e.to_string())
+}
+
+fn report_end(tl: &[TimelineBucket]) -> i64 {
+    tl.last().map_or(i64::MAX, |b| b.start_ns)
+}
+
+fn incident_report(
+    f: &trends::Frames,
+    tl: &[TimelineBucket],
+    w: incident::Window,
+    opts: &TrendOptions,
+    last_bucket: i64,
+) -> Result<IncidentReport, AggregateError> {
+    let b = opts.bucket_ns;
+    let start = tl[w.first].start_ns;
+    let end = tl[w.last].start_ns + b;
+    let base_start = start - b * opts.incident.window as i64;
+    let during = trends::window(f, start, end).map_err(polars_err)?;
+    let before = trends::window(f, base_start, start).map_err(polars_err)?;
+    let after = trends::window(f, end, last_bucket.saturating_add(b)).map_err(polars_err)?;
+    let ratio = match (during.p99_ms, before.p99_ms) {
+        (Some(d), Some(bp)) if bp > 0.0 => Some(trends::round3(d / bp)),
+        _ => None,
+    };
+    Ok(IncidentReport {
+        start: format_rfc3339(start),
+        peak: format_rfc3339(tl[w.peak].start_ns),
+        end: format_rfc3339(end),
+        duration_seconds: ((end - start) / 1_000_000_000) as u64,
+        signatures: trends::signatures_in(f, start, end).map_err(polars_err)?,
+        requests: during.requests,
+        errors_5xx: during.errors_5xx,
+        p50_ms: during.p50_ms,
+        p99_ms: during.p99_ms,
+        baseline_p99_ms: before.p99_ms,
+        baseline_p50_ms: before.p50_ms,
+        latency_ratio: ratio,
+        after_p50_ms: after.p50_ms,
+        after_p99_ms: after.p99_ms,
+        after_errors_5xx: after.errors_5xx,
+        after_requests: after.requests,
+    })
 }
 
 fn sorted<T>(m: HashMap<String, u64>, f: impl Fn(String, u64) -> T) -> Vec<T> {
@@ -261,8 +460,9 @@ mod tests {
         for p in parts {
             rev.merge(p);
         }
-        let a = serde_json::to_string(&fwd.into_report(cl.catalog())).unwrap();
-        let b = serde_json::to_string(&rev.into_report(cl.catalog())).unwrap();
+        let o = TrendOptions::default();
+        let a = serde_json::to_string(&fwd.into_report(cl.catalog(), &o).unwrap().0).unwrap();
+        let b = serde_json::to_string(&rev.into_report(cl.catalog(), &o).unwrap().0).unwrap();
         assert_eq!(a, b);
         let r: serde_json::Value = serde_json::from_str(&a).unwrap();
         assert_eq!(r["signatures"][0]["count"], 3);

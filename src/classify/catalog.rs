@@ -72,6 +72,11 @@ impl Severity {
 struct File {
     #[serde(default)]
     signature: Vec<RawSignature>,
+    /// Request layouts may share a file with signatures; they are read by `RequestReader`.
+    #[serde(default, rename = "layout")]
+    _layout: Option<toml::Value>,
+    #[serde(default, rename = "fields")]
+    _fields: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,6 +195,29 @@ impl Catalog {
     }
 }
 
+/// The `*.toml` files of a directory with their text, in file-name order.
+pub fn read_dir_toml(dir: &Path) -> Result<Vec<(PathBuf, String)>, CatalogError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Dir {
+        path: dir.into(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).map_err(|source| CatalogError::Read {
+                path: f.clone(),
+                source,
+            })?;
+            Ok((f, text))
+        })
+        .collect()
+}
+
 fn compile(path: &Path, raw: RawSignature) -> Result<Signature, CatalogError> {
     let bad = |reason: String| CatalogError::Signature {
         path: path.into(),
@@ -273,6 +301,7 @@ mod tests {
             .collect();
         on_disk.sort();
         let mut built: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        built.push(crate::classify::request::BUILTIN_REQUESTS.0.to_string());
         built.sort();
         assert_eq!(on_disk, built, "a file in patterns/ is not compiled in");
         for id in [

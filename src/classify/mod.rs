@@ -10,6 +10,7 @@
 
 pub mod catalog;
 mod normalize;
+pub mod request;
 pub mod traceback;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -18,6 +19,7 @@ use crate::framing::Hit;
 
 pub use catalog::{Catalog, Severity, Signature};
 pub use normalize::normalize_message;
+pub use request::{Latency, Request, RequestReader, Unit};
 pub use traceback::{shape, Frame, Shape};
 
 /// A literal that marks a record worth reading even when no signature's anchor is in it:
@@ -63,6 +65,8 @@ pub struct Classifier {
     prefilter_lits: Vec<String>,
     /// The prefilter pattern id of [`TRACEBACK_ANCHOR`].
     traceback_id: usize,
+    /// Reads request lines; `None` when request analysis is off.
+    requests: Option<RequestReader>,
 }
 
 /// The byte-level search: aho-corasick's packed (Teddy, SIMD) searcher when the CPU has it.
@@ -121,12 +125,23 @@ impl Classifier {
             prefilter,
             prefilter_lits,
             traceback_id,
+            requests: Some(RequestReader::builtin().expect("built-in request layouts are valid")),
         }
     }
 
     /// The literals of the byte-level prefilter (rare tails of the anchors).
     pub fn prefilter_literals(&self) -> &[String] {
         &self.prefilter_lits
+    }
+
+    /// The request reader, unless request analysis is off.
+    pub fn requests(&self) -> Option<&RequestReader> {
+        self.requests.as_ref()
+    }
+
+    /// Replaces the request reader; `None` turns request analysis off.
+    pub fn set_requests(&mut self, r: Option<RequestReader>) {
+        self.requests = r;
     }
 
     /// The catalog.

@@ -2,18 +2,20 @@
 //!
 //! Renderers never see framing or aggregation types: they get a [`Report`] and return bytes.
 
+mod markdown;
 mod table;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use markdown::render_markdown;
 pub use table::{render_catalog, render_table};
 
 /// The JSON schema name and version.
 pub const SCHEMA: &str = "faultline.report/v1";
 
 /// A whole run's result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     /// Always [`SCHEMA`].
     pub schema: String,
@@ -27,10 +29,115 @@ pub struct Report {
     pub exceptions: Vec<ExceptionGroup>,
     /// Inputs that could not be read (fully), `path: reason`.
     pub errors: Vec<InputErrorReport>,
+    /// Request lines found, and what their latency fields held.
+    pub requests: RequestSummary,
+    /// Per endpoint (`METHOD /path/{id}`): count, 5xx, latency quantiles. By count, then name.
+    pub endpoints: Vec<EndpointReport>,
+    /// Per time bucket: requests, 5xx, latency, signatures. Empty buckets are left out.
+    pub timeline: Vec<TimelineBucket>,
+    /// Windows where latency or the error rate rose well above the baseline.
+    pub incidents: Vec<IncidentReport>,
+    /// What the trends could not be computed from (no request lines, no timestamps).
+    pub notes: Vec<String>,
+}
+
+/// How many request lines were read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestSummary {
+    /// Request lines.
+    pub count: u64,
+    /// With a latency in a known unit.
+    pub with_latency: u64,
+    /// With a latency field that had no unit (and none configured) or was not a number.
+    pub unparsed_latency: u64,
+    /// Without a latency field.
+    pub missing_latency: u64,
+    /// The time bucket of the timeline, in seconds.
+    pub bucket_seconds: u64,
+}
+
+/// One endpoint's traffic.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointReport {
+    /// `METHOD /path`, ids replaced by `{id}`, query string dropped.
+    pub endpoint: String,
+    /// Requests.
+    pub count: u64,
+    /// Responses with status 500-599.
+    pub errors_5xx: u64,
+    /// Median latency, linear interpolation.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile latency.
+    pub p99_ms: Option<f64>,
+    /// Slowest request.
+    pub max_ms: Option<f64>,
+}
+
+/// One time bucket.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimelineBucket {
+    /// Bucket start, RFC 3339 UTC.
+    pub bucket: String,
+    /// Requests in the bucket.
+    pub requests: u64,
+    /// Of which 5xx.
+    pub errors_5xx: u64,
+    /// 5xx / requests.
+    pub error_rate: Option<f64>,
+    /// Median latency.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile latency.
+    pub p99_ms: Option<f64>,
+    /// Records per signature id.
+    pub signatures: BTreeMap<String, u64>,
+    /// Bucket start in nanoseconds (not serialized).
+    #[serde(skip)]
+    pub start_ns: i64,
+}
+
+/// An incident window.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncidentReport {
+    /// Start of the first anomalous bucket.
+    pub start: String,
+    /// Start of the bucket with the highest p99.
+    pub peak: String,
+    /// End of the last anomalous bucket.
+    pub end: String,
+    /// `end - start`, in seconds.
+    pub duration_seconds: u64,
+    /// Signature records inside the window, by id.
+    pub signatures: BTreeMap<String, u64>,
+    /// Requests inside the window.
+    pub requests: u64,
+    /// Of which 5xx.
+    pub errors_5xx: u64,
+    /// Median latency inside the window.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency inside the window.
+    pub p99_ms: Option<f64>,
+    /// 99th percentile latency of the baseline window just before it.
+    pub baseline_p99_ms: Option<f64>,
+    /// Median latency of the baseline window just before it.
+    pub baseline_p50_ms: Option<f64>,
+    /// `p99_ms / baseline_p99_ms`.
+    pub latency_ratio: Option<f64>,
+    /// Median and p99 latency after the incident, to the end of the log.
+    pub after_p50_ms: Option<f64>,
+    /// 99th percentile latency after the incident.
+    pub after_p99_ms: Option<f64>,
+    /// 5xx after the incident.
+    pub after_errors_5xx: u64,
+    /// Requests after the incident.
+    pub after_requests: u64,
 }
 
 /// Accounting of the input: every line is in a record or skipped with a reason.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct InputSummary {
     /// Inputs analysed (files, stdin).
     pub files: u64,
@@ -49,7 +156,7 @@ pub struct InputSummary {
 }
 
 /// Time span of the records.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TimeRange {
     /// Earliest record time, RFC 3339 UTC.
     pub start: Option<String>,
@@ -148,6 +255,8 @@ pub enum Format {
     Table,
     /// The JSON report, pretty-printed.
     Json,
+    /// A post-incident report in Markdown.
+    Markdown,
 }
 
 /// The catalog as JSON: id, title, severity, anchors, pattern, remediation, references.
@@ -177,6 +286,7 @@ pub fn catalog_json(c: &crate::classify::Catalog) -> Vec<u8> {
 pub fn render(report: &Report, format: Format) -> Vec<u8> {
     match format {
         Format::Table => render_table(report).into_bytes(),
+        Format::Markdown => render_markdown(report).into_bytes(),
         Format::Json => {
             let mut v = serde_json::to_vec_pretty(report).expect("report serializes");
             v.push(b'\n');

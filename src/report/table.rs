@@ -79,6 +79,44 @@ pub fn render_table(r: &Report) -> String {
             ));
         }
     }
+    if !r.endpoints.is_empty() {
+        out.push_str("\nendpoints\n");
+        let mut t = new_table(&[
+            "endpoint", "requests", "5xx", "p50 ms", "p95 ms", "p99 ms", "max ms",
+        ]);
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
+        for e in r.endpoints.iter().take(15) {
+            t.add_row(vec![
+                e.endpoint.clone(),
+                e.count.to_string(),
+                e.errors_5xx.to_string(),
+                f(e.p50_ms),
+                f(e.p95_ms),
+                f(e.p99_ms),
+                f(e.max_ms),
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    for i in &r.incidents {
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1} ms"));
+        out.push_str(&format!(
+            "\nincident {} to {} (peak {}): {} requests, {} 5xx, p99 {} vs baseline {}{}\n",
+            short_time(&Some(i.start.clone())),
+            short_time(&Some(i.end.clone())),
+            short_time(&Some(i.peak.clone())),
+            i.requests,
+            i.errors_5xx,
+            f(i.p99_ms),
+            f(i.baseline_p99_ms),
+            i.latency_ratio
+                .map_or_else(String::new, |x| format!(" ({x:.0}x)")),
+        ));
+    }
+    for n in &r.notes {
+        out.push_str(&format!("\nnote: {n}\n"));
+    }
     let i = &r.input;
     out.push_str(&format!(
         "\n{} input(s), {} bytes, {} lines, {} records, {} to {}",
@@ -183,8 +221,7 @@ mod tests {
                 remediation: "r".into(),
                 references: vec![],
             }],
-            exceptions: vec![],
-            errors: vec![],
+            ..Report::default()
         };
         let s = render_table(&r);
         assert!(s.contains("websocket-not-accepted"));

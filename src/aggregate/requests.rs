@@ -1,0 +1,213 @@
+//! Request rows, stored column by column, and the endpoint key.
+//!
+//! A request costs 22 bytes here: time (i64), endpoint id (u32), status (u16), latency (f64).
+//! Endpoint names are interned per summary and remapped when summaries merge.
+
+use std::collections::HashMap;
+
+use crate::framing::Nanos;
+
+/// `i64::MIN` marks a request without a time in [`RequestRows::time`].
+pub const NO_TIME: i64 = i64::MIN;
+
+/// Request columns.
+#[derive(Debug, Default, Clone)]
+pub struct RequestRows {
+    /// Nanoseconds since the epoch, or [`NO_TIME`].
+    pub time: Vec<i64>,
+    /// Index into [`RequestRows::endpoints`].
+    pub endpoint: Vec<u32>,
+    /// HTTP status.
+    pub status: Vec<u16>,
+    /// Milliseconds, NaN when missing or unparsed.
+    pub latency: Vec<f64>,
+    /// Endpoint names, `METHOD /path/{id}`.
+    pub endpoints: Vec<String>,
+    index: HashMap<Vec<u8>, u32>,
+    scratch: Vec<u8>,
+    /// Requests whose latency field had no unit and no configured unit (or was not a number).
+    pub unparsed_latency: u64,
+    /// Requests without a latency field.
+    pub missing_latency: u64,
+}
+
+impl RequestRows {
+    /// Adds one request.
+    pub fn push(
+        &mut self,
+        t: Option<Nanos>,
+        method: &[u8],
+        path: &[u8],
+        status: u16,
+        latency: Option<f64>,
+    ) {
+        endpoint_key(method, path, &mut self.scratch);
+        let id = match self.index.get(self.scratch.as_slice()) {
+            Some(&id) => id,
+            None => {
+                let id = self.endpoints.len() as u32;
+                self.endpoints
+                    .push(String::from_utf8_lossy(&self.scratch).into_owned());
+                self.index.insert(self.scratch.clone(), id);
+                id
+            }
+        };
+        self.time.push(t.unwrap_or(NO_TIME));
+        self.endpoint.push(id);
+        self.status.push(status);
+        self.latency.push(latency.unwrap_or(f64::NAN));
+    }
+
+    /// Number of requests.
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    /// Appends `o`, remapping its endpoint ids.
+    pub fn merge(&mut self, o: RequestRows) {
+        let remap: Vec<u32> = o
+            .endpoints
+            .iter()
+            .map(|name| match self.index.get(name.as_bytes()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.endpoints.len() as u32;
+                    self.endpoints.push(name.clone());
+                    self.index.insert(name.as_bytes().to_vec(), id);
+                    id
+                }
+            })
+            .collect();
+        self.time.extend_from_slice(&o.time);
+        self.endpoint
+            .extend(o.endpoint.iter().map(|&i| remap[i as usize]));
+        self.status.extend_from_slice(&o.status);
+        self.latency.extend_from_slice(&o.latency);
+        self.unparsed_latency += o.unparsed_latency;
+        self.missing_latency += o.missing_latency;
+    }
+}
+
+/// Writes `METHOD /path` into `out`: the query string and fragment dropped, and id-like
+/// segments replaced by `{id}`: all digits, a UUID, hex of 8 or more characters, or a
+/// base64/base64url-like token of 16 or more characters that mixes letters and digits.
+pub fn endpoint_key(method: &[u8], path: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(method);
+    out.push(b' ');
+    let end = path
+        .iter()
+        .position(|c| *c == b'?' || *c == b'#')
+        .unwrap_or(path.len());
+    let path = &path[..end];
+    // Absolute URLs (`http://host/x`) keep only the path.
+    let path = match memchr::memmem::find(path, b"://") {
+        Some(i) => {
+            let rest = &path[i + 3..];
+            rest.iter()
+                .position(|c| *c == b'/')
+                .map_or(&b"/"[..], |j| &rest[j..])
+        }
+        None => path,
+    };
+    if path.is_empty() {
+        out.push(b'/');
+        return;
+    }
+    for (i, seg) in path.split(|c| *c == b'/').enumerate() {
+        if i > 0 {
+            out.push(b'/');
+        }
+        if is_id(seg) {
+            out.extend_from_slice(b"{id}");
+        } else {
+            out.extend_from_slice(seg);
+        }
+    }
+}
+
+fn is_id(seg: &[u8]) -> bool {
+    if seg.is_empty() {
+        return false;
+    }
+    if seg.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    if seg.len() == 36
+        && seg.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+    {
+        return true;
+    }
+    if seg.len() >= 8 && seg.iter().all(u8::is_ascii_hexdigit) && seg.iter().any(u8::is_ascii_digit)
+    {
+        return true;
+    }
+    seg.len() >= 16
+        && seg
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'=' | b'+'))
+        && seg.iter().any(u8::is_ascii_digit)
+        && seg.iter().any(u8::is_ascii_alphabetic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(m: &str, p: &str) -> String {
+        let mut out = Vec::new();
+        endpoint_key(m.as_bytes(), p.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn ids_and_queries() {
+        assert_eq!(key("GET", "/api/v1/trips/86925"), "GET /api/v1/trips/{id}");
+        assert_eq!(
+            key("GET", "/api/v1/users/123/profile?x=1"),
+            "GET /api/v1/users/{id}/profile"
+        );
+        assert_eq!(
+            key("GET", "/o/123e4567-e89b-12d3-a456-426614174000"),
+            "GET /o/{id}"
+        );
+        assert_eq!(key("GET", "/c/3f2a9c1e8b7d"), "GET /c/{id}");
+        assert_eq!(key("GET", "/t/aGVsbG8gd29ybGQ1MjM0NTY"), "GET /t/{id}");
+        assert_eq!(
+            key("GET", "/api/v1/observability/status"),
+            "GET /api/v1/observability/status"
+        );
+        assert_eq!(key("GET", "/api/v2/health"), "GET /api/v2/health");
+        assert_eq!(
+            key("GET", "/deadbeefcafe"),
+            "GET /deadbeefcafe",
+            "hex needs a digit"
+        );
+        assert_eq!(key("GET", "https://api.example.com/x/42"), "GET /x/{id}");
+        assert_eq!(key("GET", ""), "GET /");
+    }
+
+    #[test]
+    fn merge_remaps_endpoints() {
+        let mut a = RequestRows::default();
+        a.push(Some(1), b"GET", b"/a", 200, Some(1.0));
+        let mut b = RequestRows::default();
+        b.push(Some(2), b"GET", b"/b", 500, None);
+        b.push(Some(3), b"GET", b"/a", 200, Some(2.0));
+        a.merge(b);
+        assert_eq!(a.endpoints, vec!["GET /a", "GET /b"]);
+        assert_eq!(a.endpoint, vec![0, 1, 0]);
+        assert!(a.latency[1].is_nan());
+    }
+}

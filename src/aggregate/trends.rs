@@ -1,0 +1,439 @@
+//! Frequency and latency trends with polars: the `events` and `requests` frames, per-bucket
+//! timeline, per-endpoint latency, and the statistics of incident windows.
+//!
+//! polars stays in this module. The frames are built column by column from the summary's
+//! vectors (never row by row), aggregated lazily, and turned into plain report structs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::requests::{RequestRows, NO_TIME};
+use super::EventRow;
+use crate::classify::Catalog;
+use crate::framing::format_rfc3339;
+use crate::report::{EndpointReport, TimelineBucket};
+
+/// Linear interpolation between closest ranks (numpy's and polars' `linear`).
+const Q: QuantileMethod = QuantileMethod::Linear;
+
+/// The two frames of a run.
+pub struct Frames {
+    /// One row per classified record: time, kind, name, variant, location, source.
+    pub events: DataFrame,
+    /// One row per request: time, endpoint, status, latency_ms.
+    pub requests: DataFrame,
+}
+
+fn opt_time(t: i64) -> Option<i64> {
+    (t != NO_TIME).then_some(t)
+}
+
+/// Builds the frames from the summary's columns.
+pub fn frames(req: &RequestRows, events: &[EventRow], catalog: &Catalog) -> PolarsResult<Frames> {
+    let requests = DataFrame::new_infer_height(vec![
+        Column::new(
+            "time".into(),
+            req.time.iter().map(|&t| opt_time(t)).collect::<Vec<_>>(),
+        ),
+        Column::new("endpoint_id".into(), req.endpoint.clone()),
+        Column::new(
+            "status".into(),
+            req.status.iter().map(|&s| u32::from(s)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "latency_ms".into(),
+            req.latency
+                .iter()
+                .map(|&l| (!l.is_nan()).then_some(l))
+                .collect::<Vec<_>>(),
+        ),
+    ])?;
+    let mut time = Vec::with_capacity(events.len());
+    let mut kind = Vec::with_capacity(events.len());
+    let mut name = Vec::with_capacity(events.len());
+    let mut variant = Vec::with_capacity(events.len());
+    let mut location = Vec::with_capacity(events.len());
+    let mut source = Vec::with_capacity(events.len());
+    for e in events {
+        time.push(e.time);
+        let c = &e.class;
+        match c.signature {
+            Some(i) => {
+                kind.push("signature");
+                name.push(catalog.signatures[i].id.clone());
+            }
+            None => {
+                kind.push("exception");
+                name.push(c.exception_type.clone().unwrap_or_default());
+            }
+        }
+        variant.push(c.variant.clone());
+        location.push(
+            c.location
+                .as_ref()
+                .map(|l| format!("{}:{}", l.file, l.line)),
+        );
+        source.push(e.source.to_string());
+    }
+    let events = DataFrame::new_infer_height(vec![
+        Column::new("time".into(), time),
+        Column::new("kind".into(), kind),
+        Column::new("name".into(), name),
+        Column::new("variant".into(), variant),
+        Column::new("location".into(), location),
+        Column::new("source".into(), source),
+    ])?;
+    Ok(Frames { events, requests })
+}
+
+fn quantiles(c: &str) -> [Expr; 3] {
+    [
+        col(c).quantile(lit(0.5), Q).alias("p50_ms"),
+        col(c).quantile(lit(0.95), Q).alias("p95_ms"),
+        col(c).quantile(lit(0.99), Q).alias("p99_ms"),
+    ]
+}
+
+fn f64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<f64>> {
+    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.get(i))
+}
+
+fn u64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<u64> {
+    Ok(df
+        .column(name)?
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(i)
+        .unwrap_or(0))
+}
+
+fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<i64>> {
+    Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.get(i))
+}
+
+/// Per endpoint: count, 5xx, p50/p95/p99/max latency. Sorted by count descending, then name.
+pub fn endpoints(f: &Frames, names: &[String]) -> PolarsResult<Vec<EndpointReport>> {
+    let [p50, p95, p99] = quantiles("latency_ms");
+    let df = f
+        .requests
+        .clone()
+        .lazy()
+        .group_by([col("endpoint_id")])
+        .agg([
+            len().cast(DataType::UInt64).alias("count"),
+            col("status")
+                .gt_eq(lit(500u32))
+                .sum()
+                .cast(DataType::UInt64)
+                .alias("errors_5xx"),
+            p50,
+            p95,
+            p99,
+            col("latency_ms").max().alias("max_ms"),
+        ])
+        .collect()?;
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let id = u64_at(&df, "endpoint_id", i)? as usize;
+        out.push(EndpointReport {
+            endpoint: names[id].clone(),
+            count: u64_at(&df, "count", i)?,
+            errors_5xx: u64_at(&df, "errors_5xx", i)?,
+            p50_ms: f64_at(&df, "p50_ms", i)?.map(round3),
+            p95_ms: f64_at(&df, "p95_ms", i)?.map(round3),
+            p99_ms: f64_at(&df, "p99_ms", i)?.map(round3),
+            max_ms: f64_at(&df, "max_ms", i)?.map(round3),
+        });
+    }
+    out.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.endpoint.cmp(&b.endpoint))
+    });
+    Ok(out)
+}
+
+/// Rounds to 3 decimals (microseconds), so the JSON does not show float noise.
+pub fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn bucketed(lf: LazyFrame, bucket_ns: i64) -> LazyFrame {
+    lf.filter(col("time").is_not_null())
+        // Times are after 1970, so `t - t % b` is the floor.
+        .with_column((col("time") - col("time") % lit(bucket_ns)).alias("bucket"))
+}
+
+/// Per time bucket: requests, 5xx, error rate, p50/p95/p99, and count per signature.
+/// Buckets with neither a request nor a signature are left out.
+pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>> {
+    let [p50, p95, p99] = quantiles("latency_ms");
+    let req = bucketed(f.requests.clone().lazy(), bucket_ns)
+        .group_by([col("bucket")])
+        .agg([
+            len().cast(DataType::UInt64).alias("requests"),
+            col("status")
+                .gt_eq(lit(500u32))
+                .sum()
+                .cast(DataType::UInt64)
+                .alias("errors_5xx"),
+            p50,
+            p95,
+            p99,
+        ])
+        .collect()?;
+    let sig = bucketed(f.events.clone().lazy(), bucket_ns)
+        .filter(col("kind").eq(lit("signature")))
+        .group_by([col("bucket"), col("name")])
+        .agg([len().cast(DataType::UInt64).alias("count")])
+        .collect()?;
+    let mut rows: BTreeMap<i64, TimelineBucket> = BTreeMap::new();
+    let empty = |b: i64| TimelineBucket {
+        bucket: format_rfc3339(b),
+        requests: 0,
+        errors_5xx: 0,
+        error_rate: None,
+        p50_ms: None,
+        p95_ms: None,
+        p99_ms: None,
+        signatures: BTreeMap::new(),
+        start_ns: b,
+    };
+    for i in 0..req.height() {
+        let Some(b) = i64_at(&req, "bucket", i)? else {
+            continue;
+        };
+        let r = rows.entry(b).or_insert_with(|| empty(b));
+        r.requests = u64_at(&req, "requests", i)?;
+        r.errors_5xx = u64_at(&req, "errors_5xx", i)?;
+        r.error_rate = (r.requests > 0).then(|| round6(r.errors_5xx as f64 / r.requests as f64));
+        r.p50_ms = f64_at(&req, "p50_ms", i)?.map(round3);
+        r.p95_ms = f64_at(&req, "p95_ms", i)?.map(round3);
+        r.p99_ms = f64_at(&req, "p99_ms", i)?.map(round3);
+    }
+    let names = sig.column("name")?.str()?.clone();
+    for i in 0..sig.height() {
+        let Some(b) = i64_at(&sig, "bucket", i)? else {
+            continue;
+        };
+        let name = names.get(i).unwrap_or_default().to_string();
+        let n = u64_at(&sig, "count", i)?;
+        rows.entry(b)
+            .or_insert_with(|| empty(b))
+            .signatures
+            .insert(name, n);
+    }
+    Ok(rows.into_values().collect())
+}
+
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// Requests, 5xx and p50/p99 latency of the requests in `[start, end)` (nanoseconds).
+pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
+    let df = f
+        .requests
+        .clone()
+        .lazy()
+        .filter(col("time").gt_eq(lit(start)).and(col("time").lt(lit(end))))
+        .select([
+            len().cast(DataType::UInt64).alias("requests"),
+            col("status")
+                .gt_eq(lit(500u32))
+                .sum()
+                .cast(DataType::UInt64)
+                .alias("errors_5xx"),
+            col("latency_ms").quantile(lit(0.5), Q).alias("p50_ms"),
+            col("latency_ms").quantile(lit(0.99), Q).alias("p99_ms"),
+        ])
+        .collect()?;
+    Ok(WindowStats {
+        requests: u64_at(&df, "requests", 0)?,
+        errors_5xx: u64_at(&df, "errors_5xx", 0)?,
+        p50_ms: f64_at(&df, "p50_ms", 0)?.map(round3),
+        p99_ms: f64_at(&df, "p99_ms", 0)?.map(round3),
+    })
+}
+
+/// Signature counts of the events in `[start, end)`, by id.
+pub fn signatures_in(f: &Frames, start: i64, end: i64) -> PolarsResult<BTreeMap<String, u64>> {
+    let df = f
+        .events
+        .clone()
+        .lazy()
+        .filter(
+            col("kind")
+                .eq(lit("signature"))
+                .and(col("time").gt_eq(lit(start)))
+                .and(col("time").lt(lit(end))),
+        )
+        .group_by([col("name")])
+        .agg([len().cast(DataType::UInt64).alias("count")])
+        .collect()?;
+    let names = df.column("name")?.str()?.clone();
+    let mut out = BTreeMap::new();
+    for i in 0..df.height() {
+        out.insert(
+            names.get(i).unwrap_or_default().to_string(),
+            u64_at(&df, "count", i)?,
+        );
+    }
+    Ok(out)
+}
+
+/// Request statistics of a time window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowStats {
+    /// Requests in the window.
+    pub requests: u64,
+    /// Of which 5xx.
+    pub errors_5xx: u64,
+    /// Median latency.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency.
+    pub p99_ms: Option<f64>,
+}
+
+/// File formats for [`write_frames`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameFormat {
+    /// Comma-separated, with a header.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// Writes `events`, `requests` (with endpoint names), `timeline` and `endpoints` to `dir`,
+/// one file each (`events.csv`, ...). Times are RFC 3339 strings in the timeline and
+/// nanoseconds since the epoch (UTC) in the row frames.
+pub fn write_frames(
+    f: &Frames,
+    names: &[String],
+    timeline: &[TimelineBucket],
+    endpoints: &[EndpointReport],
+    dir: &Path,
+    format: FrameFormat,
+) -> PolarsResult<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let ids: Vec<u32> = (0..names.len() as u32).collect();
+    let names_df = DataFrame::new_infer_height(vec![
+        Column::new("endpoint_id".into(), ids),
+        Column::new("endpoint".into(), names.to_vec()),
+    ])?;
+    let mut requests = f
+        .requests
+        .clone()
+        .lazy()
+        .join(
+            names_df.lazy(),
+            [col("endpoint_id")],
+            [col("endpoint_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .select([
+            col("time"),
+            col("endpoint"),
+            col("status"),
+            col("latency_ms"),
+        ])
+        .collect()?;
+    let mut events = f.events.clone();
+    let mut tl = DataFrame::new_infer_height(vec![
+        Column::new(
+            "bucket".into(),
+            timeline
+                .iter()
+                .map(|b| b.bucket.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "requests".into(),
+            timeline.iter().map(|b| b.requests).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "errors_5xx".into(),
+            timeline.iter().map(|b| b.errors_5xx).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "error_rate".into(),
+            timeline.iter().map(|b| b.error_rate).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "p50_ms".into(),
+            timeline.iter().map(|b| b.p50_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "p95_ms".into(),
+            timeline.iter().map(|b| b.p95_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "p99_ms".into(),
+            timeline.iter().map(|b| b.p99_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "signatures".into(),
+            timeline
+                .iter()
+                .map(|b| b.signatures.values().sum::<u64>())
+                .collect::<Vec<_>>(),
+        ),
+    ])?;
+    let mut ep = DataFrame::new_infer_height(vec![
+        Column::new(
+            "endpoint".into(),
+            endpoints
+                .iter()
+                .map(|e| e.endpoint.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "count".into(),
+            endpoints.iter().map(|e| e.count).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "errors_5xx".into(),
+            endpoints.iter().map(|e| e.errors_5xx).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "p50_ms".into(),
+            endpoints.iter().map(|e| e.p50_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "p95_ms".into(),
+            endpoints.iter().map(|e| e.p95_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "p99_ms".into(),
+            endpoints.iter().map(|e| e.p99_ms).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "max_ms".into(),
+            endpoints.iter().map(|e| e.max_ms).collect::<Vec<_>>(),
+        ),
+    ])?;
+    let mut written = Vec::new();
+    let ext = match format {
+        FrameFormat::Csv => "csv",
+        FrameFormat::Parquet => "parquet",
+    };
+    for (name, df) in [
+        ("events", &mut events),
+        ("requests", &mut requests),
+        ("timeline", &mut tl),
+        ("endpoints", &mut ep),
+    ] {
+        let path = dir.join(format!("{name}.{ext}"));
+        let file = std::fs::File::create(&path)?;
+        match format {
+            FrameFormat::Csv => CsvWriter::new(file).include_header(true).finish(df)?,
+            FrameFormat::Parquet => {
+                ParquetWriter::new(file).finish(df)?;
+            }
+        }
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,594 @@
+//! Request records: method, path, status and latency from access and request lines.
+//!
+//! Three readers, configured by `patterns/requests.toml` (and user files): logfmt keys
+//! (`method=GET path=/x status=200 duration_ms=12.4`), the same keys in JSON lines, and regex
+//! layouts for fixed formats (ingress-nginx, OpenStack, `Request completed: ...`, access logs).
+//! A latency's unit comes from the value (`14ms`, `0.0124s`) or from the configuration; a bare
+//! number with neither is counted as unparsed, never guessed.
+
+use std::path::Path;
+
+use memchr::memmem;
+use regex::bytes::Regex;
+use serde::Deserialize;
+
+use crate::error::CatalogError;
+
+/// The built-in request layouts.
+pub const BUILTIN_REQUESTS: (&str, &str) = (
+    "patterns/requests.toml",
+    include_str!("../../patterns/requests.toml"),
+);
+
+/// A latency unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    /// Milliseconds.
+    Ms,
+    /// Seconds.
+    S,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds.
+    Ns,
+    /// The value carries its unit (`14ms`); without one it is unparsed.
+    Value,
+}
+
+impl Unit {
+    /// Parses `ms`, `s`, `us`/`µs`, `ns`.
+    pub fn parse(s: &str) -> Option<Unit> {
+        match s {
+            "ms" => Some(Unit::Ms),
+            "s" | "sec" => Some(Unit::S),
+            "us" | "µs" => Some(Unit::Us),
+            "ns" => Some(Unit::Ns),
+            "value" => Some(Unit::Value),
+            _ => None,
+        }
+    }
+
+    fn to_ms(self, v: f64) -> Option<f64> {
+        match self {
+            Unit::Ms => Some(v),
+            Unit::S => Some(v * 1000.0),
+            Unit::Us => Some(v / 1000.0),
+            Unit::Ns => Some(v / 1e6),
+            Unit::Value => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatencyKey {
+    key: String,
+    unit: Unit,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields {
+    #[serde(default)]
+    method: Vec<String>,
+    #[serde(default)]
+    path: Vec<String>,
+    #[serde(default)]
+    status: Vec<String>,
+    #[serde(default)]
+    latency: Vec<LatencyKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayout {
+    id: String,
+    anchors: Vec<String>,
+    pattern: String,
+    #[serde(default)]
+    unit: Option<Unit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    fields: Option<Fields>,
+    #[serde(default)]
+    layout: Vec<RawLayout>,
+    /// Signatures may share a file with request layouts; the catalog reads them.
+    #[serde(default, rename = "signature")]
+    _signature: Option<toml::Value>,
+}
+
+#[derive(Debug, Clone)]
+struct Layout {
+    id: String,
+    anchors: Vec<memmem::Finder<'static>>,
+    pattern: Regex,
+    unit: Option<Unit>,
+}
+
+/// Latency as read from a line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    /// In milliseconds.
+    Ms(f64),
+    /// Present but without a unit (or not a number): counted, not used.
+    Unparsed,
+    /// The line has no latency.
+    Missing,
+}
+
+/// A request read from a line; the strings borrow from the line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a [u8],
+    /// The path as printed (query string included).
+    pub path: &'a [u8],
+    /// The HTTP status.
+    pub status: u16,
+    /// The latency.
+    pub latency: Latency,
+}
+
+/// The compiled request readers.
+#[derive(Debug, Clone)]
+pub struct RequestReader {
+    fields: Fields,
+    layouts: Vec<Layout>,
+    /// `@last=UNIT`: the last number of an access line is the latency.
+    last_number: Option<Unit>,
+}
+
+impl RequestReader {
+    /// The built-in layouts.
+    pub fn builtin() -> Result<RequestReader, CatalogError> {
+        let mut r = RequestReader {
+            fields: Fields::default(),
+            layouts: Vec::new(),
+            last_number: None,
+        };
+        r.add_str(Path::new(BUILTIN_REQUESTS.0), BUILTIN_REQUESTS.1)?;
+        Ok(r)
+    }
+
+    /// Adds a request pattern file: its fields extend the built-in ones, its layouts are tried
+    /// before the built-in ones.
+    pub fn add_str(&mut self, path: &Path, text: &str) -> Result<(), CatalogError> {
+        let file: File = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+            path: path.into(),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        if let Some(f) = file.fields {
+            self.fields.method.extend(f.method);
+            self.fields.path.extend(f.path);
+            self.fields.status.extend(f.status);
+            // User keys first: they override a built-in key of the same name.
+            let mut lat = f.latency;
+            lat.append(&mut self.fields.latency);
+            self.fields.latency = lat;
+        }
+        let mut new = Vec::new();
+        for raw in file.layout {
+            let bad = |reason: String| CatalogError::Signature {
+                path: path.into(),
+                id: raw.id.clone(),
+                reason,
+            };
+            let pattern =
+                Regex::new(&raw.pattern).map_err(|e| bad(format!("bad pattern regex: {e}")))?;
+            for g in ["method", "path", "status"] {
+                if !pattern.capture_names().any(|n| n == Some(g)) {
+                    return Err(bad(format!("layout pattern needs a (?P<{g}>...) group")));
+                }
+            }
+            if raw.anchors.is_empty() {
+                return Err(bad("needs at least one anchor".into()));
+            }
+            let anchors = raw
+                .anchors
+                .iter()
+                .map(|a| memmem::Finder::new(a.as_bytes()).into_owned())
+                .collect();
+            new.push(Layout {
+                id: raw.id,
+                anchors,
+                pattern,
+                unit: raw.unit,
+            });
+        }
+        if self.layouts.is_empty() {
+            self.layouts = new;
+        } else {
+            new.append(&mut self.layouts);
+            self.layouts = new;
+        }
+        Ok(())
+    }
+
+    /// Adds a latency key (`duration=ms`); `@last=UNIT` reads the last number of an access
+    /// line (gunicorn `%(M)s`, `%(D)s`, `%(L)s` at the end of `access_log_format`).
+    pub fn add_latency_field(&mut self, key: &str, unit: Unit) {
+        if key == "@last" {
+            self.last_number = Some(unit);
+        } else {
+            self.fields.latency.insert(
+                0,
+                LatencyKey {
+                    key: key.to_string(),
+                    unit,
+                },
+            );
+        }
+    }
+
+    /// The layout ids, in the order they are tried.
+    pub fn layout_ids(&self) -> Vec<&str> {
+        self.layouts.iter().map(|l| l.id.as_str()).collect()
+    }
+
+    /// Reads a request from a line (prefix already stripped), if it is one.
+    pub fn read<'a>(&self, line: &'a [u8], json: bool) -> Option<Request<'a>> {
+        if json {
+            return self.read_json(line);
+        }
+        if let Some(r) = self.read_logfmt(line) {
+            return Some(r);
+        }
+        self.read_layouts(line)
+    }
+
+    fn read_layouts<'a>(&self, line: &'a [u8]) -> Option<Request<'a>> {
+        for l in &self.layouts {
+            if !l.anchors.iter().any(|a| a.find(line).is_some()) {
+                continue;
+            }
+            let Some(c) = l.pattern.captures(line) else {
+                continue;
+            };
+            let status = parse_status(&c["status"])?;
+            let mut latency = match c.name("latency") {
+                None => Latency::Missing,
+                Some(v) => {
+                    let unit = c
+                        .name("unit")
+                        .and_then(|u| std::str::from_utf8(u.as_bytes()).ok().and_then(Unit::parse));
+                    match unit.or(l.unit) {
+                        Some(u) => number(v.as_bytes())
+                            .and_then(|x| u.to_ms(x))
+                            .map_or(Latency::Unparsed, Latency::Ms),
+                        None => Latency::Unparsed,
+                    }
+                }
+            };
+            if latency == Latency::Missing {
+                if let Some(u) = self.last_number {
+                    let last = line
+                        .rsplit(|c| *c == b' ')
+                        .find(|t| !t.is_empty())
+                        .unwrap_or(b"");
+                    latency = number(last)
+                        .and_then(|x| u.to_ms(x))
+                        .map_or(Latency::Unparsed, Latency::Ms);
+                }
+            }
+            let (s, e) = (c.name("method")?.range(), c.name("path")?.range());
+            return Some(Request {
+                method: &line[s],
+                path: &line[e],
+                status,
+                latency,
+            });
+        }
+        None
+    }
+
+    fn read_logfmt<'a>(&self, line: &'a [u8]) -> Option<Request<'a>> {
+        // Cheap reject: no `=` after a status key, not logfmt.
+        memchr::memchr(b'=', line)?;
+        let mut method: Option<&[u8]> = None;
+        let mut path: Option<&[u8]> = None;
+        let mut status: Option<u16> = None;
+        // The latency key that ranks first in the configuration wins.
+        let mut latency: Option<(usize, Latency)> = None;
+        for (k, v) in logfmt_pairs(line) {
+            if method.is_none() && self.fields.method.iter().any(|m| m.as_bytes() == k) {
+                method = Some(v);
+            } else if path.is_none() && self.fields.path.iter().any(|m| m.as_bytes() == k) {
+                path = Some(v);
+            } else if status.is_none() && self.fields.status.iter().any(|m| m.as_bytes() == k) {
+                status = parse_status(v);
+            } else if let Some((rank, lk)) = self
+                .fields
+                .latency
+                .iter()
+                .enumerate()
+                .find(|(_, l)| l.key.as_bytes() == k)
+            {
+                if latency.is_none_or(|(r, _)| rank < r) {
+                    latency = Some((rank, latency_value(v, lk.unit)));
+                }
+            }
+        }
+        Some(Request {
+            method: method?,
+            path: path?,
+            status: status?,
+            latency: latency.map_or(Latency::Missing, |(_, l)| l),
+        })
+    }
+
+    fn read_json<'a>(&self, line: &'a [u8]) -> Option<Request<'a>> {
+        let find = |keys: &[String]| keys.iter().find_map(|k| json_value(line, k));
+        let status = parse_status(trim_quotes(find(&self.fields.status)?))?;
+        let method = trim_quotes(find(&self.fields.method)?);
+        let path = trim_quotes(find(&self.fields.path)?);
+        let latency = self
+            .fields
+            .latency
+            .iter()
+            .find_map(|l| json_value(line, &l.key).map(|v| latency_value(trim_quotes(v), l.unit)))
+            .unwrap_or(Latency::Missing);
+        Some(Request {
+            method,
+            path,
+            status,
+            latency,
+        })
+    }
+}
+
+fn parse_status(v: &[u8]) -> Option<u16> {
+    if v.len() != 3 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let s = u16::from(v[0] - b'0') * 100 + u16::from(v[1] - b'0') * 10 + u16::from(v[2] - b'0');
+    (100..600).contains(&s).then_some(s)
+}
+
+/// A plain decimal number (`12`, `12.5`, `.5`), nothing else.
+fn number(v: &[u8]) -> Option<f64> {
+    if v.is_empty() || !v.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// A latency value: a number with a unit suffix, or a bare number in the configured unit.
+fn latency_value(v: &[u8], unit: Unit) -> Latency {
+    let digits = v
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == b'.')
+        .count();
+    let (num, suffix) = v.split_at(digits);
+    let Some(x) = number(num) else {
+        return Latency::Unparsed;
+    };
+    let u = if suffix.is_empty() {
+        unit
+    } else {
+        match std::str::from_utf8(suffix).ok().and_then(Unit::parse) {
+            Some(u) if u != Unit::Value => u,
+            _ => return Latency::Unparsed,
+        }
+    };
+    u.to_ms(x).map_or(Latency::Unparsed, Latency::Ms)
+}
+
+fn trim_quotes(v: &[u8]) -> &[u8] {
+    if v.len() >= 2 && (v[0] == b'"' || v[0] == b'\'') && v[v.len() - 1] == v[0] {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+/// `key=value` pairs of a logfmt line; a value may be double-quoted (kept with its quotes
+/// stripped, escapes left as they are).
+fn logfmt_pairs(line: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < line.len() {
+            let eq = i + memchr::memchr(b'=', &line[i..])?;
+            let ks = line[..eq]
+                .iter()
+                .rposition(|c| *c == b' ')
+                .map_or(0, |p| p + 1);
+            let key = &line[ks.max(i.min(ks))..eq];
+            let vs = eq + 1;
+            let (val, next) = if line.get(vs) == Some(&b'"') {
+                match memchr::memchr(b'"', &line[vs + 1..]) {
+                    Some(q) => (&line[vs + 1..vs + 1 + q], vs + q + 2),
+                    None => (&line[vs..], line.len()),
+                }
+            } else {
+                let e = memchr::memchr(b' ', &line[vs..]).map_or(line.len(), |p| vs + p);
+                (&line[vs..e], e)
+            };
+            i = next;
+            let key_ok = !key.is_empty()
+                && key
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+            if key_ok {
+                return Some((key, val));
+            }
+        }
+        None
+    })
+}
+
+/// The raw value of `"key":` in a JSON line: a string with its quotes, or a scalar.
+fn json_value<'a>(line: &'a [u8], key: &str) -> Option<&'a [u8]> {
+    let mut pat = Vec::with_capacity(key.len() + 3);
+    pat.push(b'"');
+    pat.extend_from_slice(key.as_bytes());
+    pat.extend_from_slice(b"\":");
+    let at = memmem::find(line, &pat)? + pat.len();
+    let rest = &line[at..];
+    let start = rest.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let rest = &rest[start..];
+    if rest.first() == Some(&b'"') {
+        let mut j = 1;
+        while j < rest.len() {
+            match rest[j] {
+                b'\\' => j += 2,
+                b'"' => return Some(&rest[..=j]),
+                _ => j += 1,
+            }
+        }
+        None
+    } else {
+        let end = rest
+            .iter()
+            .position(|c| matches!(c, b',' | b'}' | b' '))
+            .unwrap_or(rest.len());
+        Some(&rest[..end])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(line: &str) -> Option<(String, String, u16, Latency)> {
+        let r = RequestReader::builtin().unwrap();
+        let json = line.starts_with('{');
+        r.read(line.as_bytes(), json).map(|q| {
+            (
+                String::from_utf8_lossy(q.method).into_owned(),
+                String::from_utf8_lossy(q.path).into_owned(),
+                q.status,
+                q.latency,
+            )
+        })
+    }
+
+    #[test]
+    fn logfmt_keys_and_units() {
+        let r = read("2025-01-10 06:00:01,444 - app.middleware.timing - INFO - request method=GET path=/api/v1/health status=200 duration_ms=12.84 client=10.0.0.1").unwrap();
+        assert_eq!(
+            r,
+            (
+                "GET".into(),
+                "/api/v1/health".into(),
+                200,
+                Latency::Ms(12.84)
+            )
+        );
+        assert_eq!(
+            read("method=GET path=/x status=404 duration=14ms")
+                .unwrap()
+                .3,
+            Latency::Ms(14.0)
+        );
+        assert_eq!(
+            read("method=GET path=/x status=200 elapsed=0.0124s")
+                .unwrap()
+                .3,
+            Latency::Ms(12.4)
+        );
+        assert_eq!(
+            read("method=GET path=/x status=200 request_time=0.012")
+                .unwrap()
+                .3,
+            Latency::Ms(12.0)
+        );
+        assert_eq!(
+            read("method=GET path=/x status=200 latency_ms=7")
+                .unwrap()
+                .3,
+            Latency::Ms(7.0)
+        );
+        assert_eq!(
+            read("method=GET path=/x status=200 duration=105")
+                .unwrap()
+                .3,
+            Latency::Unparsed
+        );
+        assert_eq!(
+            read("method=GET path=/x status=200").unwrap().3,
+            Latency::Missing
+        );
+        assert!(
+            read("method=GET status=200 duration_ms=1").is_none(),
+            "no path, not a request"
+        );
+    }
+
+    #[test]
+    fn heroku_router_line() {
+        let r = read(r#"at=info method=GET path="/api/trips?x=1" host=app.herokuapp.com request_id=8601b555 fwd="10.1.1.1" dyno=web.1 connect=0ms service=14ms status=200 bytes=1548 protocol=https"#).unwrap();
+        assert_eq!(
+            r,
+            (
+                "GET".into(),
+                "/api/trips?x=1".into(),
+                200,
+                Latency::Ms(14.0)
+            )
+        );
+    }
+
+    #[test]
+    fn json_keys() {
+        let r = read(r#"{"timestamp":"2025-01-10T06:00:01.444Z","event":"request","method":"POST","path":"/api/v1/pam/chat","status":200,"duration_ms":9.84}"#).unwrap();
+        assert_eq!(
+            r,
+            (
+                "POST".into(),
+                "/api/v1/pam/chat".into(),
+                200,
+                Latency::Ms(9.84)
+            )
+        );
+        let r = read(r#"{"method":"GET","url":"/x","status_code":"503","duration":105}"#).unwrap();
+        assert_eq!((r.2, r.3), (503, Latency::Unparsed));
+    }
+
+    #[test]
+    fn ingress_nginx_seconds() {
+        let r = read(r#"10.82.212.177 - - [10/Jan/2025:06:01:14 +0000] "GET /api/v1/users/49195/profile HTTP/1.1" 200 8552 "-" "Mozilla/5.0 (X11; Linux x86_64)" 695 0.007 [default-backend-8000] [] 10.0.3.17:8000 2638 0.007 200 ac81d075946f69ebc190d1df9182fbfa"#).unwrap();
+        assert_eq!(
+            r,
+            (
+                "GET".into(),
+                "/api/v1/users/49195/profile".into(),
+                200,
+                Latency::Ms(7.0)
+            )
+        );
+    }
+
+    #[test]
+    fn openstack_and_request_completed_and_uvicorn() {
+        let r = read(r#"nova.osapi_compute.wsgi.server [req-x] 10.11.10.1 "GET /v2/54fadb412c4e40cdbaed9335e4c35a9e/servers/detail HTTP/1.1" status: 200 len: 1893 time: 0.2477829"#).unwrap();
+        assert_eq!((r.2, r.3), (200, Latency::Ms(247.7829)));
+        let r = read("Request completed: GET /api/x - 401 - 0.0221s").unwrap();
+        assert_eq!(r, ("GET".into(), "/api/x".into(), 401, Latency::Ms(22.1)));
+        let r = read(
+            r#"INFO:     127.0.0.1:49927 - "POST /visits HTTP/1.1" 500 Internal Server Error"#,
+        )
+        .unwrap();
+        assert_eq!(r, ("POST".into(), "/visits".into(), 500, Latency::Missing));
+    }
+
+    #[test]
+    fn configured_last_number_for_gunicorn() {
+        let mut rr = RequestReader::builtin().unwrap();
+        rr.add_latency_field("@last", Unit::Us);
+        let q = rr.read(br#"10.0.0.1 - - [10/Jan/2025:06:01:14 +0000] "GET /x HTTP/1.1" 200 12 "-" "curl/8" 12840"#, false).unwrap();
+        assert_eq!(q.latency, Latency::Ms(12.84));
+    }
+
+    #[test]
+    fn not_requests() {
+        assert!(
+            read("2025-01-10 06:00:01,444 - app - INFO - cache hit ratio=0.93 keys=12").is_none()
+        );
+        assert!(read("plain text").is_none());
+    }
+}
