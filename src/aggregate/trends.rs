@@ -297,6 +297,16 @@ pub struct WindowStats {
     pub p99_ms: Option<f64>,
 }
 
+/// The `time` column as `Datetime(ns, UTC)`, so pandas, DuckDB and polars read real times.
+fn with_datetime(df: DataFrame) -> PolarsResult<DataFrame> {
+    df.lazy()
+        .with_column(col("time").cast(DataType::Datetime(
+            TimeUnit::Nanoseconds,
+            Some(TimeZone::UTC),
+        )))
+        .collect()
+}
+
 /// File formats for [`write_frames`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameFormat {
@@ -308,7 +318,7 @@ pub enum FrameFormat {
 
 /// Writes `events`, `requests` (with endpoint names), `timeline` and `endpoints` to `dir`,
 /// one file each (`events.csv`, ...). Times are RFC 3339 strings in the timeline and
-/// nanoseconds since the epoch (UTC) in the row frames.
+/// `Datetime(ns, UTC)` in the row frames.
 pub fn write_frames(
     f: &Frames,
     names: &[String],
@@ -340,7 +350,8 @@ pub fn write_frames(
             col("latency_ms"),
         ])
         .collect()?;
-    let mut events = f.events.clone();
+    let mut events = with_datetime(f.events.clone())?;
+    requests = with_datetime(requests)?;
     let mut tl = DataFrame::new_infer_height(vec![
         Column::new(
             "bucket".into(),
