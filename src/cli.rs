@@ -60,6 +60,15 @@ pub struct AnalyzeArgs {
     /// Skip request lines: signatures only (faster; no endpoints, timeline latency or incidents).
     #[arg(long)]
     pub no_requests: bool,
+    /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before this time: RFC 3339, a date, or relative (2h, 30m ago).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Zone of timestamps written without one: an IANA name (Europe/Paris) or UTC (default).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
 }
 
 /// `faultline signatures`.
@@ -107,6 +116,35 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         Some(v) if v > 0 => Ok(v),
         _ => Err(format!("duration '{s}' must be positive")),
     }
+}
+
+/// Parses a `--since`/`--until` value: RFC 3339 (`2025-01-10T10:00:00Z`, a zone-less one is
+/// in `zone`), a date (`2025-01-10`, midnight in `zone`), or a duration before `now` (`2h`).
+pub fn parse_time_arg(
+    s: &str,
+    now: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+) -> Result<i64, String> {
+    let t = s.trim();
+    if let Ok(d) = parse_duration(t) {
+        return Ok(now.as_nanosecond() as i64 - d);
+    }
+    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_nanosecond() as i64);
+    }
+    if let Ok(dt) = t.parse::<jiff::civil::DateTime>() {
+        let z = dt
+            .to_zoned(zone.clone())
+            .map_err(|e| format!("'{s}': {e}"))?;
+        return Ok(z.timestamp().as_nanosecond() as i64);
+    }
+    if let Ok(d) = t.parse::<jiff::civil::Date>() {
+        let z = d
+            .to_zoned(zone.clone())
+            .map_err(|e| format!("'{s}': {e}"))?;
+        return Ok(z.timestamp().as_nanosecond() as i64);
+    }
+    Err(format!("'{s}' is not a time: use RFC 3339 (2025-01-10T10:00:00Z), a date (2025-01-10) or a duration (2h)"))
 }
 
 /// Parses `KEY=UNIT` for `--latency-field`.
@@ -182,6 +220,23 @@ impl AnalyzeArgs {
             c.scan.limits.max_line_len = m;
         }
         c.trends.bucket_ns = self.bucket;
+        let zone = match &self.tz {
+            None => jiff::tz::TimeZone::UTC,
+            Some(z) => jiff::tz::TimeZone::get(z).map_err(|e| anyhow::anyhow!("--tz {z}: {e}"))?,
+        };
+        let now = jiff::Timestamp::now();
+        let when = |v: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
+            v.as_deref()
+                .map(|s| {
+                    parse_time_arg(s, now, &zone).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+                })
+                .transpose()
+        };
+        c.scan.window.since = when(&self.since, "since")?;
+        c.scan.window.until = when(&self.until, "until")?;
+        if self.tz.is_some() {
+            c.scan.limits.zone = Some(zone.clone());
+        }
         if self.no_requests {
             c.classifier.set_requests(None);
         } else if !self.latency_fields.is_empty() {
@@ -278,5 +333,24 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(30_000_000_000));
         assert_eq!(parse_duration("1h"), Ok(3_600_000_000_000));
         assert!(parse_duration("1w").is_err());
+        let now: jiff::Timestamp = "2025-01-10T12:00:00Z".parse().unwrap();
+        let utc = jiff::tz::TimeZone::UTC;
+        let ns =
+            |s: &str| parse_time_arg(s, now, &utc).map(|t| faultline::framing::format_rfc3339(t));
+        assert_eq!(ns("2h").unwrap(), "2025-01-10T10:00:00.000Z");
+        assert_eq!(ns("2025-01-10").unwrap(), "2025-01-10T00:00:00.000Z");
+        assert_eq!(
+            ns("2025-01-10T08:30:00Z").unwrap(),
+            "2025-01-10T08:30:00.000Z"
+        );
+        assert_eq!(
+            ns("2025-01-10T08:30:00+02:00").unwrap(),
+            "2025-01-10T06:30:00.000Z"
+        );
+        assert_eq!(
+            ns("2025-01-10 08:30:00").unwrap(),
+            "2025-01-10T08:30:00.000Z"
+        );
+        assert!(ns("yesterday").is_err());
     }
 }

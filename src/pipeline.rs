@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::aggregate::Summary;
 use crate::classify::{Classification, Classifier, Latency};
 use crate::error::InputError;
-use crate::framing::{expand_json, frame_chunk, Limits, Record, Stitcher, TimeParser};
+use crate::framing::{expand_json, frame_chunk, Limits, Nanos, Record, Stitcher, TimeParser};
 use crate::input::{self, BlockReader, Opened, Source};
 
 /// How a run reads and splits its inputs.
@@ -27,8 +27,29 @@ pub struct ScanOptions {
     pub chunk_size: Option<usize>,
     /// Block size for streams (stdin, pipes, gzip). By default 8 MiB.
     pub block_size: usize,
-    /// Line and record limits.
+    /// Line and record limits, and the zone of zone-less timestamps.
     pub limits: Limits,
+    /// Only records in this time window are analysed.
+    pub window: TimeWindow,
+}
+
+/// A half-open time window `[since, until)`; an open end is `None`.
+///
+/// Records outside it are counted and skipped before any classification work. A record
+/// without a time cannot be placed and is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// First instant inside, nanoseconds since the epoch.
+    pub since: Option<Nanos>,
+    /// First instant after, nanoseconds since the epoch.
+    pub until: Option<Nanos>,
+}
+
+impl TimeWindow {
+    /// Whether `t` is inside.
+    pub fn contains(&self, t: Nanos) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
 }
 
 impl Default for ScanOptions {
@@ -37,6 +58,7 @@ impl Default for ScanOptions {
             chunk_size: None,
             block_size: 8 << 20,
             limits: Limits::default(),
+            window: TimeWindow::default(),
         }
     }
 }
@@ -97,7 +119,20 @@ fn strip_leading_time<'a>(text: &'a [u8], tp: &mut TimeParser) -> &'a [u8] {
 }
 
 /// Classifies one record into `sum`.
-fn handle(r: &Record<'_>, cl: &Classifier, sum: &mut Summary, memo: &mut Memo) {
+fn handle(
+    r: &Record<'_>,
+    cl: &Classifier,
+    window: &TimeWindow,
+    sum: &mut Summary,
+    memo: &mut Memo,
+) {
+    if let Some(t) = r.time {
+        if !window.contains(t) {
+            sum.outside_window.0 += 1;
+            sum.outside_window.1 += r.lines.len() as u64;
+            return;
+        }
+    }
     sum.see_time(r.time);
     if let (Some(reader), false) = (cl.requests(), r.traceback) {
         if let Some(q) = reader.read(r.lines[0].text, r.json) {
@@ -201,7 +236,7 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
             let mut sum = Summary::new();
             let mut memo = Memo::new();
             let out = frame_chunk(chunk, &hits, limits, &mut |r: &Record<'_>| {
-                handle(r, cl, &mut sum, &mut memo)
+                handle(r, cl, &opts.window, &mut sum, &mut memo)
             });
             (sum, out)
         })
@@ -211,7 +246,7 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
     for (sum, out) in outs {
         total.merge(sum);
         st.absorb(out, limits, &mut |r: &Record<'_>| {
-            handle(r, cl, &mut total, &mut memo)
+            handle(r, cl, &opts.window, &mut total, &mut memo)
         });
     }
     total
@@ -283,7 +318,7 @@ pub fn scan_source(
     }
     let mut rest = Summary::new();
     let mut memo = Memo::new();
-    let stats = st.finish(&mut |r: &Record<'_>| handle(r, cl, &mut rest, &mut memo));
+    let stats = st.finish(&mut |r: &Record<'_>| handle(r, cl, &opts.window, &mut rest, &mut memo));
     total.merge(rest);
     total.frame = stats;
     total.files = 1;

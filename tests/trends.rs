@@ -288,3 +288,49 @@ fn no_requests_flag_skips_request_lines() {
     assert_eq!(r["requests"]["count"], 0);
     assert_eq!(sig(&r, "websocket-not-accepted").unwrap()["count"], 9);
 }
+
+#[test]
+fn since_until_keep_only_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_story(dir.path());
+    let (_, all, _) = analyze_json(&[p.to_str().unwrap()]);
+    let (code, r, _) = analyze_json(&[
+        "--since",
+        "2025-01-10T07:00:00Z",
+        "--until",
+        "2025-01-10 07:10:00",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    let tl = r["timeline"].as_array().unwrap();
+    assert_eq!(tl.len(), 10);
+    assert_eq!(tl[0], all["timeline"][60]);
+    assert_eq!(r["requests"]["count"], 200);
+    assert_eq!(sig(&r, "missing-settings-attribute").unwrap()["count"], 40);
+    assert_eq!(r["time_range"]["start"], "2025-01-10T07:00:00.000Z");
+    // Every line is accounted for: in a record inside the window, or skipped outside it.
+    let outside = r["input"]["skipped"]["outside_window"].as_u64().unwrap();
+    assert_eq!(r["input"]["lines"], all["input"]["lines"]);
+    assert_eq!(
+        outside,
+        all["input"]["lines"].as_u64().unwrap() - (200 + 40 * 5)
+    );
+    assert_eq!(
+        r["input"]["records_outside_window"],
+        all["input"]["records"].as_u64().unwrap() - 240
+    );
+    // A zone-less bound is read in --tz.
+    // Log times without a zone are in --tz too: local 07:00 is 06:00 UTC.
+    let (_, z, _) = analyze_json(&[
+        "--tz",
+        "Europe/Paris",
+        "--since",
+        "2025-01-10 07:00:00",
+        "--until",
+        "2025-01-10T06:10:00Z",
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(z["time_range"]["start"], "2025-01-10T06:00:00.000Z");
+    assert_eq!(z["requests"]["count"], 200);
+    assert_eq!(z["timeline"][0]["p99_ms"], all["timeline"][60]["p99_ms"]);
+}

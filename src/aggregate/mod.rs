@@ -140,6 +140,8 @@ pub struct Summary {
     pub requests: RequestRows,
     /// Classified records, one row each.
     pub events: Vec<EventRow>,
+    /// Records and lines outside the `--since`/`--until` window.
+    pub outside_window: (u64, u64),
 }
 
 impl Summary {
@@ -215,6 +217,8 @@ impl Summary {
         self.files += o.files;
         self.requests.merge(o.requests);
         self.events.extend(o.events);
+        self.outside_window.0 += o.outside_window.0;
+        self.outside_window.1 += o.outside_window.1;
     }
 
     /// Gives events without a stream the input's name as their source.
@@ -237,8 +241,20 @@ impl Summary {
         let requests = std::mem::take(&mut self.requests);
         let events = std::mem::take(&mut self.events);
         let mut report = self.counts_report(catalog);
-        let frames = trends::frames(&requests, &events, catalog).map_err(polars_err)?;
-        let endpoints = trends::endpoints(&frames, &requests.endpoints).map_err(polars_err)?;
+        let with_latency = requests.latency.iter().filter(|l| !l.is_nan()).count() as u64;
+        report.requests = RequestSummary {
+            count: requests.len() as u64,
+            with_latency,
+            unparsed_latency: requests.unparsed_latency,
+            missing_latency: requests.missing_latency,
+            bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
+        };
+        let (count, names) = (requests.len(), requests.endpoints.clone());
+        // The frame takes the columns over one by one, so memory peaks at the rows plus one
+        // column, not at two copies of everything.
+        let frames = trends::frames(requests, &events, catalog).map_err(polars_err)?;
+        drop(events);
+        let endpoints = trends::endpoints(&frames, &names).map_err(polars_err)?;
         let timeline = trends::timeline(&frames, opts.bucket_ns).map_err(polars_err)?;
         let mut incidents = Vec::new();
         for w in incident::detect(&timeline, &opts.incident) {
@@ -250,16 +266,11 @@ impl Summary {
                 report_end(&timeline),
             )?);
         }
-        let with_latency = requests.latency.iter().filter(|l| !l.is_nan()).count() as u64;
-        report.requests = RequestSummary {
-            count: requests.len() as u64,
-            with_latency,
-            unparsed_latency: requests.unparsed_latency,
-            missing_latency: requests.missing_latency,
-            bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
-        };
-        if requests.is_empty() {
-            report.notes.push("no request lines found: endpoints, latency and incidents need access or request lines".into());
+        if count == 0 {
+            report.notes.push(
+                "no request lines found: endpoints, latency and incidents need access or request lines"
+                    .into(),
+            );
         } else if with_latency == 0 {
             report
                 .notes
@@ -275,7 +286,7 @@ impl Summary {
         report.incidents = incidents;
         let trends = Trends {
             frames,
-            names: requests.endpoints,
+            names,
             timeline,
             endpoints,
         };
@@ -334,6 +345,9 @@ impl Summary {
         if self.frame.blank > 0 {
             skipped.insert("blank".to_string(), self.frame.blank);
         }
+        if self.outside_window.1 > 0 {
+            skipped.insert("outside_window".to_string(), self.outside_window.1);
+        }
         Report {
             schema: SCHEMA.to_string(),
             input: InputSummary {
@@ -341,6 +355,7 @@ impl Summary {
                 bytes: self.bytes,
                 lines: self.frame.lines,
                 records: self.frame.records,
+                records_outside_window: self.outside_window.0,
                 skipped,
                 truncated_lines: self.frame.truncated_lines,
                 split_records: self.frame.split_records,

@@ -31,25 +31,31 @@ fn opt_time(t: i64) -> Option<i64> {
 }
 
 /// Builds the frames from the summary's columns.
-pub fn frames(req: &RequestRows, events: &[EventRow], catalog: &Catalog) -> PolarsResult<Frames> {
-    let requests = DataFrame::new_infer_height(vec![
-        Column::new(
-            "time".into(),
-            req.time.iter().map(|&t| opt_time(t)).collect::<Vec<_>>(),
-        ),
-        Column::new("endpoint_id".into(), req.endpoint.clone()),
-        Column::new(
-            "status".into(),
-            req.status.iter().map(|&s| u32::from(s)).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "latency_ms".into(),
-            req.latency
-                .iter()
-                .map(|&l| (!l.is_nan()).then_some(l))
-                .collect::<Vec<_>>(),
-        ),
-    ])?;
+pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> PolarsResult<Frames> {
+    let RequestRows {
+        time,
+        endpoint,
+        status,
+        latency,
+        ..
+    } = req;
+    let time = Column::new(
+        "time".into(),
+        time.into_iter().map(opt_time).collect::<Vec<_>>(),
+    );
+    let endpoint = Column::new("endpoint_id".into(), endpoint);
+    let status = Column::new(
+        "status".into(),
+        status.into_iter().map(u32::from).collect::<Vec<_>>(),
+    );
+    let latency = Column::new(
+        "latency_ms".into(),
+        latency
+            .into_iter()
+            .map(|l| (!l.is_nan()).then_some(l))
+            .collect::<Vec<_>>(),
+    );
+    let requests = DataFrame::new_infer_height(vec![time, endpoint, status, latency])?;
     let mut time = Vec::with_capacity(events.len());
     let mut kind = Vec::with_capacity(events.len());
     let mut name = Vec::with_capacity(events.len());

@@ -292,7 +292,7 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
     limits: &Limits,
     sink: &mut F,
 ) -> ChunkOutput<'a> {
-    let mut tp = TimeParser::new();
+    let mut tp = TimeParser::with_zone(limits.zone.clone());
     let mut stats = FrameStats::default();
     let mut slots: Vec<Slot<'a>> = Vec::new();
     let mut index: HashMap<&'a [u8], usize> = HashMap::new();

@@ -63,6 +63,8 @@ pub struct Limits {
     /// Lines a record may hold before it is cut in two ([`FrameStats::split_records`]).
     /// By default 10,000 (a deep recursion traceback is about 3,000).
     pub max_record_lines: usize,
+    /// The zone of timestamps written without one. By default UTC.
+    pub zone: Option<jiff::tz::TimeZone>,
 }
 
 impl Default for Limits {
@@ -70,6 +72,7 @@ impl Default for Limits {
         Limits {
             max_line_len: 1 << 20,
             max_record_lines: 10_000,
+            zone: None,
         }
     }
 }

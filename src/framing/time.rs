@@ -19,9 +19,11 @@ const NS_PER_SEC: i64 = 1_000_000_000;
 /// By default a timestamp without a zone is UTC.
 #[derive(Debug, Default, Clone)]
 pub struct TimeParser {
-    /// `(year, month, day, hour, minute)` of the cached minute.
-    cached_key: Option<(u16, u8, u8, u8, u8)>,
+    /// `(year, month, day, hour, minute, local)` of the cached minute.
+    cached_key: Option<(u16, u8, u8, u8, u8, bool)>,
     cached_secs: i64,
+    /// The zone of timestamps that carry none; UTC when `None`.
+    zone: Option<TimeZone>,
 }
 
 #[inline]
@@ -47,14 +49,32 @@ fn month_from_abbrev(b: &[u8]) -> Option<u8> {
 }
 
 impl TimeParser {
-    /// Creates a parser with an empty cache.
+    /// Creates a parser with an empty cache; timestamps without a zone are UTC.
     pub fn new() -> TimeParser {
         TimeParser::default()
     }
 
+    /// Creates a parser that reads timestamps without a zone in `zone`.
+    pub fn with_zone(zone: Option<TimeZone>) -> TimeParser {
+        TimeParser {
+            zone,
+            ..TimeParser::default()
+        }
+    }
+
     /// Seconds since the epoch of a civil minute, from the cache when it is the same minute.
-    fn minute_secs(&mut self, y: u32, mo: u32, d: u32, h: u32, mi: u32) -> Option<i64> {
-        let key = (y as u16, mo as u8, d as u8, h as u8, mi as u8);
+    /// `local` minutes (the timestamp had no zone) are in the parser's zone.
+    fn minute_secs(
+        &mut self,
+        y: u32,
+        mo: u32,
+        d: u32,
+        h: u32,
+        mi: u32,
+        local: bool,
+    ) -> Option<i64> {
+        let local = local && self.zone.is_some();
+        let key = (y as u16, mo as u8, d as u8, h as u8, mi as u8, local);
         if self.cached_key == Some(key) {
             return Some(self.cached_secs);
         }
@@ -62,7 +82,11 @@ impl TimeParser {
             return None;
         }
         let dt = DateTime::new(y as i16, mo as i8, d as i8, h as i8, mi as i8, 0, 0).ok()?;
-        let secs = dt.to_zoned(TimeZone::UTC).ok()?.timestamp().as_second();
+        let tz = match (&self.zone, local) {
+            (Some(z), true) => z.clone(),
+            _ => TimeZone::UTC,
+        };
+        let secs = dt.to_zoned(tz).ok()?.timestamp().as_second();
         self.cached_key = Some(key);
         self.cached_secs = secs;
         Some(secs)
@@ -135,7 +159,7 @@ impl TimeParser {
             }
             _ => {}
         }
-        let base = self.minute_secs(y, mo, d, h, mi)?;
+        let base = self.minute_secs(y, mo, d, h, mi, !zoned)?;
         let secs = base + i64::from(s) - offset_secs;
         Some((secs.checked_mul(NS_PER_SEC)?.checked_add(frac)?, i, zoned))
     }
@@ -163,7 +187,7 @@ impl TimeParser {
                 i += 1 + n;
             }
         }
-        let base = self.minute_secs(y, mo, d, h, mi)?;
+        let base = self.minute_secs(y, mo, d, h, mi, false)?;
         let secs = base + i64::from(s) - offset_secs;
         Some((secs.checked_mul(NS_PER_SEC)?, i))
     }
@@ -309,6 +333,18 @@ mod tests {
         let (c, _) = p.parse_iso(b"2025-01-10 10:32:00,000").unwrap();
         assert_eq!(b - a, 37_500_000_000);
         assert_eq!(c - b, 500_000_000);
+    }
+
+    #[test]
+    fn zone_applies_to_zoneless_timestamps_only() {
+        let tz = jiff::tz::TimeZone::get("Europe/Paris").ok();
+        let mut p = TimeParser::with_zone(tz);
+        let (t, _) = p.parse_iso(b"2025-01-10 10:31:22,000").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T09:31:22.000Z");
+        let (t, _) = p.parse_iso(b"2025-07-10 10:31:22,000").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-07-10T08:31:22.000Z", "summer time");
+        let (t, _) = p.parse_iso(b"2025-01-10T10:31:22Z").unwrap();
+        assert_eq!(format_rfc3339(t), "2025-01-10T10:31:22.000Z");
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub struct InputSummary {
     pub lines: u64,
     /// Log records framed.
     pub records: u64,
+    /// Of which outside the `--since`/`--until` window (their lines are in `skipped`).
+    pub records_outside_window: u64,
     /// Lines in no record, by reason.
     pub skipped: BTreeMap<String, u64>,
     /// Lines longer than the line limit, analysed up to it.

@@ -192,9 +192,7 @@ mod tests {
                 bytes: 10,
                 lines: 3,
                 records: 2,
-                skipped: Default::default(),
-                truncated_lines: 0,
-                split_records: 0,
+                ..InputSummary::default()
             },
             time_range: TimeRange {
                 start: Some("2025-01-10T06:00:00.000Z".into()),
