@@ -335,8 +335,7 @@ mod tests {
         assert!(parse_duration("1w").is_err());
         let now: jiff::Timestamp = "2025-01-10T12:00:00Z".parse().unwrap();
         let utc = jiff::tz::TimeZone::UTC;
-        let ns =
-            |s: &str| parse_time_arg(s, now, &utc).map(|t| faultline::framing::format_rfc3339(t));
+        let ns = |s: &str| parse_time_arg(s, now, &utc).map(faultline::framing::format_rfc3339);
         assert_eq!(ns("2h").unwrap(), "2025-01-10T10:00:00.000Z");
         assert_eq!(ns("2025-01-10").unwrap(), "2025-01-10T00:00:00.000Z");
         assert_eq!(
