@@ -38,7 +38,7 @@ pub struct Location {
 }
 
 /// What a record turned out to be.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Classification {
     /// Index into the catalog of the matching signature; `None` for an unknown exception.
     pub signature: Option<usize>,
