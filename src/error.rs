@@ -70,7 +70,7 @@ pub enum InputError {
     Corrupt {
         /// The input.
         path: String,
-        /// `gzip`.
+        /// `gzip` or `zstd`.
         format: &'static str,
         /// Byte offset in the compressed file where reading failed.
         offset: u64,

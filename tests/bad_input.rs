@@ -193,3 +193,35 @@ fn unknown_flag_and_no_input_are_usage_errors() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn zstd_is_read_by_magic_bytes_and_a_truncated_one_reports_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    // Varied records, so the compressed stream spans many blocks.
+    let mut body = String::new();
+    for i in 0..30000 {
+        body.push_str(&TB.replace("AGENTOPS_API_KEY'", &format!("KEY_{}'", i * 7919 % 100_003)));
+    }
+    let plain = dir.path().join("app.log");
+    std::fs::write(&plain, &body).unwrap();
+    let z = zstd::encode_all(body.as_bytes(), 3).unwrap();
+    let zf = dir.path().join("app.log.3"); // no .zst extension on purpose
+    std::fs::write(&zf, &z).unwrap();
+    let (code, a, _) = analyze_json(&[zf.to_str().unwrap()]);
+    let (_, b, _) = analyze_json(&[plain.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert_eq!(a["signatures"], b["signatures"]);
+    assert_eq!(a["input"], b["input"]);
+    let cut = dir.path().join("cut.zst");
+    std::fs::write(&cut, &z[..z.len() / 2]).unwrap();
+    let (code, r, stderr) = analyze_json(&[cut.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("cut.zst: corrupt zstd stream at compressed byte offset"),
+        "{stderr}"
+    );
+    let n = sig(&r, "missing-settings-attribute").unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    assert!(n > 100 && n < 30000, "{n}");
+}

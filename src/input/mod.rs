@@ -103,12 +103,30 @@ pub enum Opened {
     },
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Compression formats recognized by their magic bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    /// `1f 8b`.
+    Gzip,
+    /// `28 b5 2f fd`.
+    Zstd,
+}
+
+fn compression(head: &[u8]) -> Option<Compression> {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Some(Compression::Gzip)
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some(Compression::Zstd)
+    } else {
+        None
+    }
+}
 
 /// Opens a source and picks its read strategy.
 ///
 /// By default a regular file is mapped; if mapping fails it is read as a stream. A gzip file
-/// (magic `1f 8b`) is decompressed as a stream, members concatenated.
+/// (magic `1f 8b`, members concatenated) or a zstd file (magic `28 b5 2f fd`, frames
+/// concatenated) is decompressed as a stream.
 pub fn open(src: &Source) -> Result<Opened, InputError> {
     let name = src.name();
     let io_err = |source| InputError::Io {
@@ -126,11 +144,11 @@ pub fn open(src: &Source) -> Result<Opened, InputError> {
             if meta.len() == 0 {
                 return Ok(Opened::Empty);
             }
-            let mut magic = [0u8; 2];
+            let mut magic = [0u8; 4];
             let n = read_full(&mut (&file), &mut magic).map_err(io_err)?;
-            if n == 2 && magic == GZIP_MAGIC {
+            if let Some(c) = compression(&magic[..n]) {
                 let file = File::open(p).map_err(io_err)?;
-                return Ok(gzip(Box::new(file)));
+                return decompress(c, Box::new(file), &name);
             }
             // SAFETY: the mapping is read-only and private to this process. If another process
             // truncates the file while it is mapped, reading past the new end raises SIGBUS;
@@ -162,27 +180,42 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn gzip(r: Box<dyn Read + Send>) -> Opened {
+fn decompress(c: Compression, r: Box<dyn Read + Send>, name: &str) -> Result<Opened, InputError> {
     let counting = CountingBufReader::new(r);
     let consumed = counting.counter();
-    Opened::Stream {
-        reader: Box::new(flate2::bufread::MultiGzDecoder::new(counting)),
-        compressed: Some("gzip"),
+    let (reader, format): (Box<dyn Read + Send>, &'static str) = match c {
+        Compression::Gzip => (
+            Box::new(flate2::bufread::MultiGzDecoder::new(counting)),
+            "gzip",
+        ),
+        Compression::Zstd => {
+            let d = zstd::stream::read::Decoder::with_buffer(counting).map_err(|source| {
+                InputError::Io {
+                    path: name.to_string(),
+                    source,
+                }
+            })?;
+            (Box::new(d), "zstd")
+        }
+    };
+    Ok(Opened::Stream {
+        reader,
+        compressed: Some(format),
         consumed: Some(consumed),
-    }
+    })
 }
 
-/// Peeks at the first bytes of a stream to detect gzip, then hands back a reader that
+/// Peeks at the first bytes of a stream to detect compression, then hands back a reader that
 /// still yields those bytes.
 fn sniff_stream(mut r: Box<dyn Read + Send>, name: &str) -> Result<Opened, InputError> {
-    let mut head = [0u8; 2];
+    let mut head = [0u8; 4];
     let n = read_full(&mut r, &mut head).map_err(|source| InputError::Io {
         path: name.to_string(),
         source,
     })?;
     let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(head[..n].to_vec()).chain(r));
-    if n == 2 && head == GZIP_MAGIC {
-        return Ok(gzip(chained));
+    if let Some(c) = compression(&head[..n]) {
+        return decompress(c, chained, name);
     }
     Ok(Opened::Stream {
         reader: chained,
