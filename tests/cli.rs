@@ -208,3 +208,33 @@ fn readme_commands_work() {
         .success();
     assert!(readme.contains("cargo test"));
 }
+
+#[test]
+fn heroku_drain_frames_each_dyno_and_reads_router_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = "\
+2024-12-08T16:23:33.457957+00:00 app[web.1]: ERROR:    Exception in ASGI application
+2024-12-08T16:23:33.458001+00:00 heroku[router]: at=info method=GET path=\"/api/v1/trips/42\" host=x.herokuapp.com request_id=8601b555 fwd=\"10.1.1.1\" dyno=web.1 connect=0ms service=6021ms status=500 bytes=0 protocol=https
+2024-12-08T16:23:33.457957+00:00 app[web.1]: Traceback (most recent call last):
+2024-12-08T16:23:33.457957+00:00 app[web.2]: INFO:     10.0.0.1:4 - \"GET /api/v1/health HTTP/1.1\" 200 OK
+2024-12-08T16:23:33.457957+00:00 app[web.1]:   File \"/app/backend/app/core/auth.py\", line 33, in jwks_url
+2024-12-08T16:23:33.457957+00:00 app[web.1]:     return settings.SUPABASE_URL.rstrip('/')
+2024-12-08T16:23:33.457957+00:00 app[web.1]: AttributeError: 'AnyHttpUrl' object has no attribute 'rstrip'
+";
+    let f = dir.path().join("heroku.log");
+    std::fs::write(&f, log).unwrap();
+    let (code, r, _) = analyze_json(&[f.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let s = sig(&r, "url-not-string").unwrap();
+    assert_eq!(s["locations"][0]["line"], 33);
+    assert_eq!(s["first_seen"], "2024-12-08T16:23:33.457Z");
+    let trips = r["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["endpoint"] == "GET /api/v1/trips/{id}")
+        .unwrap()
+        .clone();
+    assert_eq!(trips["max_ms"], 6021.0);
+    assert_eq!(trips["errors_5xx"], 1);
+}

@@ -60,6 +60,14 @@ pub(crate) fn strip_platform<'a>(line: &'a [u8], tp: &mut TimeParser) -> Strippe
             if zoned && rest.get(n) == Some(&b' ') {
                 platform_time = Some(t);
                 rest = &rest[n + 1..];
+                // Heroku: `2024-12-08T16:23:33.457957+00:00 app[web.1]: <line>`; the dyno
+                // (`app[web.1]`, `heroku[router]`) is the stream.
+                if stream.is_empty() {
+                    if let Some(n) = heroku_source(rest) {
+                        stream = &rest[..n - 2];
+                        rest = &rest[n..];
+                    }
+                }
             }
         }
     }
@@ -68,6 +76,21 @@ pub(crate) fn strip_platform<'a>(line: &'a [u8], tp: &mut TimeParser) -> Strippe
         platform_time,
         msg: rest,
     }
+}
+
+/// The length of a Heroku source prefix `name[dyno]: `, if `b` starts with one.
+fn heroku_source(b: &[u8]) -> Option<usize> {
+    let name = b.iter().take_while(|c| c.is_ascii_lowercase()).count();
+    if name == 0 || b.get(name) != Some(&b'[') {
+        return None;
+    }
+    let close = name
+        + 1
+        + b[name + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            .count();
+    (b.get(close) == Some(&b']') && b[close + 1..].starts_with(b": ")).then_some(close + 3)
 }
 
 const LEVELS: [&[u8]; 8] = [
@@ -188,6 +211,29 @@ mod tests {
         assert_eq!(s.stream, b"pod/backend-7d9f/api");
         assert!(s.platform_time.is_some());
         assert_eq!(s.msg, b"ERROR:    Exception");
+    }
+
+    #[test]
+    fn heroku_dyno_is_the_stream() {
+        let mut tp = TimeParser::new();
+        let s = strip_platform(
+            b"2024-12-08T16:23:33.457957+00:00 app[web.1]: Traceback (most recent call last):",
+            &mut tp,
+        );
+        assert_eq!(s.stream, b"app[web.1]");
+        assert_eq!(s.msg, b"Traceback (most recent call last):");
+        assert_eq!(
+            crate::framing::time::format_rfc3339(s.platform_time.unwrap()),
+            "2024-12-08T16:23:33.457Z"
+        );
+        let s = strip_platform(
+            b"2024-12-08T16:23:33+00:00 heroku[router]: at=info method=GET",
+            &mut tp,
+        );
+        assert_eq!(s.stream, b"heroku[router]");
+        assert_eq!(s.msg, b"at=info method=GET");
+        let s = strip_platform(b"2024-12-08T16:23:33Z app[web.1] no colon", &mut tp);
+        assert_eq!(s.stream, b"");
     }
 
     #[test]
