@@ -143,20 +143,7 @@ impl Catalog {
 
     /// Adds every `*.toml` file of `dir`, in file-name order.
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), CatalogError> {
-        let rd = std::fs::read_dir(dir).map_err(|source| CatalogError::Dir {
-            path: dir.into(),
-            source,
-        })?;
-        let mut files: Vec<PathBuf> = rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-            .collect();
-        files.sort();
-        for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| CatalogError::Read {
-                path: f.clone(),
-                source,
-            })?;
+        for (f, text) in read_dir_toml(dir)? {
             self.add_str(&f, &text)?;
         }
         Ok(())
