@@ -50,14 +50,11 @@ fn truncated_gzip_reports_its_offset_and_keeps_what_came_before() {
     assert!(n > 100 && n < 2000, "{n}");
 }
 
-#[test]
-fn bad_pattern_file_fails_at_start_naming_file_and_signature() {
+/// Runs `analyze --patterns DIR samples/` with `file` holding `toml`; it must fail at start-up
+/// (exit 2, nothing on stdout) with `message` on stderr.
+fn pattern_file_is_rejected(file: &str, toml: &str, message: &str) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("bad.toml"),
-        "[[signature]]\nid = \"broken\"\ntitle = \"t\"\nseverity = \"error\"\nanchors = [\"boom\"]\npattern = \"(unclosed\"\nremediation = \"r\"\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join(file), toml).unwrap();
     faultline()
         .args([
             "analyze",
@@ -68,31 +65,25 @@ fn bad_pattern_file_fails_at_start_naming_file_and_signature() {
         .assert()
         .code(2)
         .stdout("")
-        .stderr(predicate::str::contains(
-            "bad.toml: signature 'broken': bad pattern regex",
-        ));
+        .stderr(predicate::str::contains(message));
+}
+
+#[test]
+fn bad_pattern_file_fails_at_start_naming_file_and_signature() {
+    pattern_file_is_rejected(
+        "bad.toml",
+        "[[signature]]\nid = \"broken\"\ntitle = \"t\"\nseverity = \"error\"\nanchors = [\"boom\"]\npattern = \"(unclosed\"\nremediation = \"r\"\n",
+        "bad.toml: signature 'broken': bad pattern regex",
+    );
 }
 
 #[test]
 fn duplicate_signature_id_is_rejected() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("dup.toml"),
+    pattern_file_is_rejected(
+        "dup.toml",
         "[[signature]]\nid = \"url-not-string\"\ntitle = \"t\"\nseverity = \"error\"\nanchors = [\"boom\"]\npattern = \"boom\"\nremediation = \"r\"\n",
-    )
-    .unwrap();
-    faultline()
-        .args([
-            "analyze",
-            "--patterns",
-            dir.path().to_str().unwrap(),
-            samples().to_str().unwrap(),
-        ])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "dup.toml: signature 'url-not-string': duplicate id",
-        ));
+        "dup.toml: signature 'url-not-string': duplicate id",
+    );
 }
 
 #[test]

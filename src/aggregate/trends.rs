@@ -351,6 +351,14 @@ pub struct WindowStats {
     pub p99_ms: Option<f64>,
 }
 
+/// A column made of one field of each row.
+fn column<T, V>(name: &str, rows: &[T], field: impl Fn(&T) -> V) -> Column
+where
+    Series: NamedFrom<Vec<V>, [V]>,
+{
+    Column::new(name.into(), rows.iter().map(field).collect::<Vec<V>>())
+}
+
 /// The `time` column as `Datetime(ns, UTC)`, so pandas, DuckDB and polars read real times.
 fn with_datetime(df: DataFrame) -> PolarsResult<DataFrame> {
     df.lazy()
@@ -423,78 +431,25 @@ pub fn write_frames(
         .collect()?;
     let mut events = with_datetime(events)?;
     requests = with_datetime(requests)?;
+    let tl = timeline;
     let mut tl = DataFrame::new_infer_height(vec![
-        Column::new(
-            "bucket".into(),
-            timeline
-                .iter()
-                .map(|b| b.bucket.clone())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "requests".into(),
-            timeline.iter().map(|b| b.requests).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "errors_5xx".into(),
-            timeline.iter().map(|b| b.errors_5xx).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "error_rate".into(),
-            timeline.iter().map(|b| b.error_rate).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p50_ms".into(),
-            timeline.iter().map(|b| b.p50_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p95_ms".into(),
-            timeline.iter().map(|b| b.p95_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p99_ms".into(),
-            timeline.iter().map(|b| b.p99_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "signatures".into(),
-            timeline
-                .iter()
-                .map(|b| b.signatures.values().sum::<u64>())
-                .collect::<Vec<_>>(),
-        ),
+        column("bucket", tl, |b| b.bucket.clone()),
+        column("requests", tl, |b| b.requests),
+        column("errors_5xx", tl, |b| b.errors_5xx),
+        column("error_rate", tl, |b| b.error_rate),
+        column("p50_ms", tl, |b| b.p50_ms),
+        column("p95_ms", tl, |b| b.p95_ms),
+        column("p99_ms", tl, |b| b.p99_ms),
+        column("signatures", tl, |b| b.signatures.values().sum::<u64>()),
     ])?;
     let mut ep = DataFrame::new_infer_height(vec![
-        Column::new(
-            "endpoint".into(),
-            endpoints
-                .iter()
-                .map(|e| e.endpoint.clone())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "count".into(),
-            endpoints.iter().map(|e| e.count).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "errors_5xx".into(),
-            endpoints.iter().map(|e| e.errors_5xx).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p50_ms".into(),
-            endpoints.iter().map(|e| e.p50_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p95_ms".into(),
-            endpoints.iter().map(|e| e.p95_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "p99_ms".into(),
-            endpoints.iter().map(|e| e.p99_ms).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "max_ms".into(),
-            endpoints.iter().map(|e| e.max_ms).collect::<Vec<_>>(),
-        ),
+        column("endpoint", endpoints, |e| e.endpoint.clone()),
+        column("count", endpoints, |e| e.count),
+        column("errors_5xx", endpoints, |e| e.errors_5xx),
+        column("p50_ms", endpoints, |e| e.p50_ms),
+        column("p95_ms", endpoints, |e| e.p95_ms),
+        column("p99_ms", endpoints, |e| e.p99_ms),
+        column("max_ms", endpoints, |e| e.max_ms),
     ])?;
     let mut written = Vec::new();
     let ext = match format {
