@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use faultline::classify::Unit;
+use faultline::framing::Layout;
 use faultline::{Config, InputSpec};
 
 /// Find known failures in application logs: counts, variants, code locations and fixes.
@@ -69,6 +70,53 @@ pub struct AnalyzeArgs {
     /// Zone of timestamps written without one: an IANA name (Europe/Paris) or UTC (default).
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
+    /// Layout of the inputs (default: detected per input from its first lines).
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    pub input_format: InputFormat,
+    /// Year of journald/syslog times, which have none (default: each file's modification
+    /// year).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=9999))]
+    pub year: Option<i32>,
+    /// Also split the findings by this key.
+    #[arg(long, value_enum)]
+    pub by: Option<SplitBy>,
+}
+
+/// `--input-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// Detect per input.
+    Auto,
+    /// Text lines, with or without kubectl, Render and Heroku prefixes.
+    Text,
+    /// Docker json-file (`{"log":...,"stream":...,"time":...}`).
+    Docker,
+    /// CRI files from /var/log/pods (`TIME stdout F line`).
+    Cri,
+    /// docker compose (`service | line`).
+    Compose,
+    /// journald/syslog short format (`Jul 05 09:13:44 host unit[pid]: line`).
+    Journald,
+}
+
+impl InputFormat {
+    fn layout(self) -> Option<Layout> {
+        match self {
+            InputFormat::Auto => None,
+            InputFormat::Text => Some(Layout::Text),
+            InputFormat::Docker => Some(Layout::Docker),
+            InputFormat::Cri => Some(Layout::Cri),
+            InputFormat::Compose => Some(Layout::Compose),
+            InputFormat::Journald => Some(Layout::Journald),
+        }
+    }
+}
+
+/// `--by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitBy {
+    /// The source of each record: its pod/container, dyno, service, unit or file.
+    Source,
 }
 
 /// `faultline signatures`.
@@ -237,6 +285,9 @@ impl AnalyzeArgs {
         if self.tz.is_some() {
             c.scan.limits.zone = Some(zone.clone());
         }
+        c.scan.layout = self.input_format.layout();
+        c.scan.year = self.year;
+        c.trends.by_source = self.by == Some(SplitBy::Source);
         if self.no_requests {
             c.classifier.set_requests(None);
         } else if !self.latency_fields.is_empty() {

@@ -16,7 +16,10 @@ use rayon::prelude::*;
 use crate::aggregate::Summary;
 use crate::classify::{Classification, Classifier, Latency};
 use crate::error::InputError;
-use crate::framing::{expand_json, frame_chunk, Limits, Nanos, Record, Stitcher, TimeParser};
+use crate::framing::{
+    detect, expand_json, frame_chunk, Layout, Limits, Nanos, Record, Stitcher, TimeParser,
+    Unwrapper, YearHint,
+};
 use crate::input::{self, BlockReader, Opened, Source};
 
 /// How a run reads and splits its inputs.
@@ -31,6 +34,10 @@ pub struct ScanOptions {
     pub limits: Limits,
     /// Only records in this time window are analysed.
     pub window: TimeWindow,
+    /// The layout of every input; `None` detects it per input.
+    pub layout: Option<Layout>,
+    /// The year of journald/syslog times; `None` takes each file's modification year.
+    pub year: Option<i32>,
 }
 
 /// A half-open time window `[since, until)`; an open end is `None`.
@@ -59,6 +66,8 @@ impl Default for ScanOptions {
             block_size: 8 << 20,
             limits: Limits::default(),
             window: TimeWindow::default(),
+            layout: None,
+            year: None,
         }
     }
 }
@@ -252,78 +261,196 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
     total
 }
 
-/// Analyses one source. Returns what could be counted, and an error if reading stopped early.
+/// The running scan of one source: its framing state carried from buffer to buffer (and from
+/// file to file of a rotated set), its unwrapper, and what it counted.
+struct SourceScan<'c> {
+    cl: &'c Classifier,
+    opts: &'c ScanOptions,
+    st: Stitcher,
+    unwrap: Option<Unwrapper>,
+    total: Summary,
+}
+
+impl SourceScan<'_> {
+    /// Chooses the layout of a part from its first bytes (or `--input-format`); a part whose
+    /// layout differs from the previous part's ends that one's partial lines first.
+    fn start_part(&mut self, head: &[u8], year: YearHint) {
+        let layout = self.opts.layout.unwrap_or_else(|| detect(head));
+        *self.total.layouts.entry(layout.name()).or_insert(0) += 1;
+        if self.unwrap.as_ref().map(Unwrapper::layout) == Some(layout) {
+            return;
+        }
+        self.finish_unwrap();
+        if layout.is_wrapped() {
+            let zone = self.opts.limits.zone.clone();
+            let year = self.opts.year.map_or(year, |y| YearHint {
+                year: y,
+                until_month: None,
+            });
+            self.unwrap = Some(Unwrapper::new(
+                layout,
+                zone,
+                year,
+                self.opts.limits.max_line_len,
+            ));
+        }
+    }
+
+    fn finish_unwrap(&mut self) {
+        if let Some(mut u) = self.unwrap.take() {
+            let mut out = Vec::new();
+            u.finish(&mut out);
+            self.text(&out);
+            self.total.unwrap.add(&u.stats);
+        }
+    }
+
+    /// Frames and classifies a buffer of text lines.
+    fn text(&mut self, buf: &[u8]) {
+        let s = scan_buffer(buf, &mut self.st, self.cl, self.opts);
+        self.total.merge(s);
+    }
+
+    /// Reads a buffer of whole lines in the part's layout.
+    fn lines(&mut self, buf: &[u8]) {
+        let Some(u) = self.unwrap.as_mut() else {
+            return self.text(buf);
+        };
+        // Unwrapping is sequential; overlap it with the parallel framing of the previous
+        // block (`rayon::join`), so a wrapped file costs about one extra pass on one core.
+        let blocks = split_lines(buf, self.opts.block_size);
+        let mut cur = Vec::new();
+        if let Some(first) = blocks.first() {
+            u.feed(first, &mut cur);
+        }
+        for i in 1..=blocks.len() {
+            let mut next = Vec::new();
+            let (st, cl, opts) = (&mut self.st, self.cl, self.opts);
+            let ((), s) = rayon::join(
+                || {
+                    if let Some(b) = blocks.get(i) {
+                        u.feed(b, &mut next);
+                    }
+                },
+                || scan_buffer(&cur, st, cl, opts),
+            );
+            self.total.merge(s);
+            cur = next;
+        }
+    }
+
+    /// Reads one file (or stdin) to its end; returns the error that stopped it early.
+    fn part(&mut self, src: &Source) -> Option<InputError> {
+        let year = year_hint(src);
+        match input::open(src) {
+            Err(e) => Some(e),
+            Ok(Opened::Empty) => None,
+            Ok(Opened::Mapped(m)) => {
+                self.total.bytes += m.len() as u64;
+                self.start_part(&m[..m.len().min(HEAD)], year);
+                self.lines(&m);
+                None
+            }
+            Ok(Opened::Stream {
+                reader,
+                compressed,
+                consumed,
+            }) => {
+                let opts = self.opts;
+                let mut br = BlockReader::new(reader, opts.block_size, opts.limits.max_line_len);
+                let mut block = Vec::new();
+                let mut first = true;
+                let mut err = None;
+                loop {
+                    let more = match br.next_block(&mut block) {
+                        Ok(more) => more,
+                        Err(e) => {
+                            err = Some(match (compressed, &consumed) {
+                                (Some(format), Some(c)) => InputError::Corrupt {
+                                    path: src.name(),
+                                    format,
+                                    offset: c.load(Ordering::Relaxed),
+                                    reason: e.to_string(),
+                                },
+                                _ => InputError::Io {
+                                    path: src.name(),
+                                    source: e,
+                                },
+                            });
+                            !block.is_empty()
+                        }
+                    };
+                    if !more {
+                        break;
+                    }
+                    if first {
+                        let head = &block[..block.len().min(HEAD)];
+                        if compressed.is_none()
+                            && input::looks_binary(&head[..head.len().min(8192)])
+                        {
+                            err = Some(InputError::Binary { path: src.name() });
+                            break;
+                        }
+                        self.start_part(head, year);
+                        first = false;
+                    }
+                    self.lines(&block);
+                    if err.is_some() {
+                        break;
+                    }
+                }
+                self.total.bytes += br.bytes;
+                err
+            }
+        }
+    }
+}
+
+/// Bytes looked at to detect a layout.
+const HEAD: usize = 64 << 10;
+
+/// The year of journald/syslog times without one: from the file's modification time (now for
+/// stdin and anything without one).
+fn year_hint(src: &Source) -> YearHint {
+    let mtime = match src {
+        Source::File(p) => std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+        _ => None,
+    };
+    let t = mtime.unwrap_or_else(std::time::SystemTime::now);
+    let ns = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
+    YearHint::from_file_time(ns)
+}
+
+/// Analyses one source (a rotated set as one stream). Returns what could be counted, and the
+/// errors that stopped a part early or skipped it.
 pub fn scan_source(
     src: &Source,
     cl: &Classifier,
     opts: &ScanOptions,
-) -> (Summary, Option<InputError>) {
-    let mut total = Summary::new();
-    let mut st = Stitcher::new();
-    let mut err = None;
-    match input::open(src) {
-        Err(e) => return (total, Some(e)),
-        Ok(Opened::Empty) => {}
-        Ok(Opened::Mapped(m)) => {
-            total.bytes = m.len() as u64;
-            let s = scan_buffer(&m, &mut st, cl, opts);
-            total.merge(s);
-        }
-        Ok(Opened::Stream {
-            reader,
-            compressed,
-            consumed,
-        }) => {
-            let mut br = BlockReader::new(reader, opts.block_size, opts.limits.max_line_len);
-            let mut block = Vec::new();
-            let mut first = true;
-            loop {
-                let more = match br.next_block(&mut block) {
-                    Ok(more) => more,
-                    Err(e) => {
-                        err = Some(match (compressed, &consumed) {
-                            (Some(format), Some(c)) => InputError::Corrupt {
-                                path: src.name(),
-                                format,
-                                offset: c.load(Ordering::Relaxed),
-                                reason: e.to_string(),
-                            },
-                            _ => InputError::Io {
-                                path: src.name(),
-                                source: e,
-                            },
-                        });
-                        !block.is_empty()
-                    }
-                };
-                if !more {
-                    break;
-                }
-                if first
-                    && compressed.is_none()
-                    && input::looks_binary(&block[..block.len().min(8192)])
-                {
-                    err = Some(InputError::Binary { path: src.name() });
-                    break;
-                }
-                first = false;
-                let s = scan_buffer(&block, &mut st, cl, opts);
-                total.merge(s);
-                if err.is_some() {
-                    break;
-                }
-            }
-            total.bytes = br.bytes;
-        }
+) -> (Summary, Vec<InputError>) {
+    let mut scan = SourceScan {
+        cl,
+        opts,
+        st: Stitcher::new(),
+        unwrap: None,
+        total: Summary::new(),
+    };
+    let mut errors = Vec::new();
+    for part in src.parts() {
+        errors.extend(scan.part(&part));
     }
+    scan.finish_unwrap();
+    let SourceScan { st, mut total, .. } = scan;
     let mut rest = Summary::new();
     let mut memo = Memo::new();
     let stats = st.finish(&mut |r: &Record<'_>| handle(r, cl, &opts.window, &mut rest, &mut memo));
     total.merge(rest);
     total.frame = stats;
-    total.files = 1;
+    total.files = src.parts().len() as u64;
     total.set_source(&src.name());
-    (total, err)
+    (total, errors)
 }
 
 /// Analyses every source in parallel and merges the results in source order.

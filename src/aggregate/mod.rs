@@ -9,13 +9,13 @@ mod incident;
 mod requests;
 mod trends;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::classify::{Catalog, Classification, Location};
 use crate::error::AggregateError;
-use crate::framing::{format_rfc3339, FrameStats, Nanos};
+use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 use crate::report::{
     Count, EndpointReport, ExceptionGroup, IncidentReport, InputSummary, LocationCount, Report,
     RequestSummary, SignatureReport, TimeRange, TimelineBucket, VariantCount, SCHEMA,
@@ -43,6 +43,8 @@ pub struct TrendOptions {
     pub bucket_ns: i64,
     /// Incident detection.
     pub incident: IncidentOptions,
+    /// Split the findings by source (`--by source`).
+    pub by_source: bool,
 }
 
 impl Default for TrendOptions {
@@ -50,6 +52,7 @@ impl Default for TrendOptions {
         TrendOptions {
             bucket_ns: 60_000_000_000,
             incident: IncidentOptions::default(),
+            by_source: false,
         }
     }
 }
@@ -142,6 +145,10 @@ pub struct Summary {
     pub events: Vec<EventRow>,
     /// Records and lines outside the `--since`/`--until` window.
     pub outside_window: (u64, u64),
+    /// Inputs by layout name.
+    pub layouts: BTreeMap<&'static str, u64>,
+    /// Counters of the unwrapping of container layouts.
+    pub unwrap: UnwrapStats,
 }
 
 impl Summary {
@@ -219,14 +226,25 @@ impl Summary {
         self.events.extend(o.events);
         self.outside_window.0 += o.outside_window.0;
         self.outside_window.1 += o.outside_window.1;
+        for (k, v) in o.layouts {
+            *self.layouts.entry(k).or_insert(0) += v;
+        }
+        self.unwrap.add(&o.unwrap);
     }
 
-    /// Gives events without a stream the input's name as their source.
+    /// Gives events without a stream the input's name as their source; a bare container
+    /// stream (`stdout`, `stderr` of Docker and CRI files) is qualified by the input's name.
     pub fn set_source(&mut self, name: &str) {
-        let name: Arc<str> = Arc::from(name);
+        let whole: Arc<str> = Arc::from(name);
+        let mut qualified: HashMap<Arc<str>, Arc<str>> = HashMap::new();
         for e in &mut self.events {
             if e.source.is_empty() {
-                e.source = Arc::clone(&name);
+                e.source = Arc::clone(&whole);
+            } else if matches!(&*e.source, "stdout" | "stderr") {
+                let q = qualified
+                    .entry(Arc::clone(&e.source))
+                    .or_insert_with(|| Arc::from(format!("{name} ({})", e.source)));
+                e.source = Arc::clone(q);
             }
         }
     }
@@ -280,6 +298,9 @@ impl Summary {
             report
                 .notes
                 .push("no timestamps found: no timeline and no incident detection".into());
+        }
+        if opts.by_source {
+            report.by_source = trends::by_source(&frames).map_err(polars_err)?;
         }
         report.endpoints = endpoints.clone();
         report.timeline = timeline.clone();
@@ -353,12 +374,20 @@ impl Summary {
             input: InputSummary {
                 files: self.files,
                 bytes: self.bytes,
-                lines: self.frame.lines,
+                // Physical lines: the framer saw the unwrapped ones.
+                lines: self.frame.lines + self.unwrap.lines - self.unwrap.emitted,
                 records: self.frame.records,
                 records_outside_window: self.outside_window.0,
                 skipped,
-                truncated_lines: self.frame.truncated_lines,
+                truncated_lines: self.frame.truncated_lines + self.unwrap.truncated,
                 split_records: self.frame.split_records,
+                layouts: self
+                    .layouts
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+                joined_lines: self.unwrap.joined,
+                foreign_lines: self.unwrap.foreign,
             },
             time_range: TimeRange {
                 start: time(self.range.first),
@@ -372,6 +401,7 @@ impl Summary {
             timeline: Vec::new(),
             incidents: Vec::new(),
             notes: Vec::new(),
+            by_source: Vec::new(),
         }
     }
 }

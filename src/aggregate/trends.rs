@@ -13,7 +13,7 @@ use super::requests::{RequestRows, NO_TIME};
 use super::EventRow;
 use crate::classify::{Catalog, Classification};
 use crate::framing::format_rfc3339;
-use crate::report::{EndpointReport, TimelineBucket};
+use crate::report::{EndpointReport, SourceReport, TimelineBucket};
 
 /// Linear interpolation between closest ranks (numpy's and polars' `linear`).
 const Q: QuantileMethod = QuantileMethod::Linear;
@@ -335,6 +335,77 @@ pub fn signatures_in(f: &Frames, start: i64, end: i64) -> PolarsResult<BTreeMap<
             u64_at(&df, "count", i)?,
         );
     }
+    Ok(out)
+}
+
+/// Per source (pod/container, dyno, service, unit, or file): records classified, signature
+/// counts by id, exceptions without a signature, first and last time. Sorted by record count
+/// descending, then source.
+pub fn by_source(f: &Frames) -> PolarsResult<Vec<SourceReport>> {
+    let df = f
+        .events_named()
+        .join(
+            f.sources.clone().lazy(),
+            [col("source_id")],
+            [col("source_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .group_by([col("source"), col("kind"), col("name")])
+        .agg([
+            len().cast(DataType::UInt64).alias("count"),
+            col("time").min().alias("first"),
+            col("time").max().alias("last"),
+        ])
+        .collect()?;
+    let sources = df.column("source")?.str()?.clone();
+    let kinds = df.column("kind")?.str()?.clone();
+    let names = df.column("name")?.str()?.clone();
+    let mut rows: BTreeMap<String, SourceReport> = BTreeMap::new();
+    let mut range: BTreeMap<String, (Option<i64>, Option<i64>)> = BTreeMap::new();
+    for i in 0..df.height() {
+        let source = sources.get(i).unwrap_or_default().to_string();
+        let n = u64_at(&df, "count", i)?;
+        let r = rows.entry(source.clone()).or_insert_with(|| SourceReport {
+            source: source.clone(),
+            records: 0,
+            signatures: BTreeMap::new(),
+            exceptions: 0,
+            first_seen: None,
+            last_seen: None,
+        });
+        r.records += n;
+        if kinds.get(i) == Some("signature") {
+            *r.signatures
+                .entry(names.get(i).unwrap_or_default().to_string())
+                .or_insert(0) += n;
+        } else {
+            r.exceptions += n;
+        }
+        let (first, last) = (i64_at(&df, "first", i)?, i64_at(&df, "last", i)?);
+        let e = range.entry(source).or_insert((None, None));
+        e.0 = match (e.0, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        e.1 = match (e.1, last) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let mut out: Vec<SourceReport> = rows
+        .into_iter()
+        .map(|(k, mut r)| {
+            let (first, last) = range[&k];
+            r.first_seen = first.map(format_rfc3339);
+            r.last_seen = last.map(format_rfc3339);
+            r
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.records
+            .cmp(&a.records)
+            .then_with(|| a.source.cmp(&b.source))
+    });
     Ok(out)
 }
 

@@ -9,6 +9,7 @@
 use memchr::memmem;
 use std::sync::LazyLock;
 
+use super::layout::{parse_canonical, CANON};
 use super::time::{Nanos, TimeParser};
 
 /// A line after platform-prefix stripping.
@@ -39,11 +40,26 @@ pub(crate) enum Kind {
     Text,
 }
 
-/// Strips `[pod/NAME/CONTAINER] ` and then an RFC 3339 time with a zone followed by a space.
+/// Reads a canonical line's stream and time, or strips `[pod/NAME/CONTAINER] ` and then an RFC 3339 time with a zone followed by a space.
 pub(crate) fn strip_platform<'a>(line: &'a [u8], tp: &mut TimeParser) -> Stripped<'a> {
     let mut rest = line;
     let mut stream: &[u8] = &[];
-    if rest.starts_with(b"[pod/") {
+    // A canonical line from the unwrapping stage (Docker, CRI, compose, journald).
+    if line.first() == Some(&CANON) {
+        if let Some((s, t, msg)) = parse_canonical(line) {
+            if t.is_some() {
+                return Stripped {
+                    stream: s,
+                    platform_time: t,
+                    msg,
+                };
+            }
+            // No time in the wrapping (compose): the line may still carry a platform time.
+            stream = s;
+            rest = msg;
+        }
+    }
+    if stream.is_empty() && rest.starts_with(b"[pod/") {
         if let Some(close) = memchr::memchr(b']', rest) {
             if rest.get(close + 1) == Some(&b' ') {
                 stream = &rest[1..close];

@@ -9,11 +9,13 @@
 
 mod framer;
 mod json;
+mod layout;
 mod line;
 pub mod time;
 
 pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
 pub use json::{expand_json, JsonRecord};
+pub use layout::{detect, Layout, UnwrapStats, Unwrapper, YearHint};
 pub use time::{format_rfc3339, Nanos, TimeParser};
 
 /// A prefilter match in a chunk.

@@ -192,6 +192,43 @@ impl TimeParser {
         Some((secs.checked_mul(NS_PER_SEC)?, i))
     }
 
+    /// Parses the syslog / journald `short` time `Mon DD HH:MM:SS` (day space- or
+    /// zero-padded, an optional fraction as in `short-precise`) at the start of `b`. The line
+    /// has no year: `year` is given by the caller. It has no zone either: it is in the
+    /// parser's zone (UTC by default). Returns the time and the bytes consumed.
+    pub fn parse_syslog(&mut self, b: &[u8], year: i32) -> Option<(Nanos, usize)> {
+        if b.len() < 15 || b[3] != b' ' || b[9] != b':' || b[12] != b':' {
+            return None;
+        }
+        let mo = u32::from(month_from_abbrev(&b[..3])?);
+        let d = match b[4] {
+            b' ' => digits(b, 5, 1)?,
+            _ => digits(b, 4, 2)?,
+        };
+        let h = digits(b, 7, 2)?;
+        let mi = digits(b, 10, 2)?;
+        let s = digits(b, 13, 2)?;
+        if s > 60 || b[6] != b' ' || !(1..=9999).contains(&year) {
+            return None;
+        }
+        let mut i = 15;
+        let mut frac: i64 = 0;
+        if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if i - start < 9 {
+                    frac = frac * 10 + i64::from(b[i] - b'0');
+                }
+                i += 1;
+            }
+            frac *= 10i64.pow(9 - (i - start).min(9) as u32);
+        }
+        let base = self.minute_secs(year as u32, mo, d, h, mi, true)?;
+        let secs = base + i64::from(s);
+        Some((secs.checked_mul(NS_PER_SEC)? + frac, i))
+    }
+
     /// Parses a JSON time value: an RFC 3339 string, or a number of seconds (or milliseconds,
     /// when it is larger than any plausible number of seconds) since the epoch.
     pub fn parse_json_value(&mut self, raw: &[u8]) -> Option<Nanos> {

@@ -3,7 +3,8 @@
 //! A regular file is memory-mapped and later split into chunks at line boundaries. Everything
 //! else (stdin, pipes, FIFOs, gzip) is read as a stream in bounded blocks that end on a line
 //! boundary, so memory does not grow with the input. Compression is detected by magic bytes,
-//! not by the file name. A binary file is reported and skipped.
+//! not by the file name (gzip, zstd, bzip2). A binary file is reported and skipped. Rotated
+//! files of one log are gathered into one source, read oldest first as one stream.
 
 mod stream;
 
@@ -33,23 +34,131 @@ pub enum Source {
     File(PathBuf),
     /// Standard input.
     Stdin,
+    /// Rotated files of one log (`app.log.2.gz`, `app.log.1`, `app.log`), oldest first, read
+    /// as one continuous stream: a traceback cut by the rotation is still one record.
+    Rotated {
+        /// The current file's path (`app.log`), the name of the whole.
+        base: PathBuf,
+        /// The files, oldest first.
+        parts: Vec<PathBuf>,
+    },
 }
 
 impl Source {
     /// The name used in messages: the path, or `-` for stdin.
     pub fn name(&self) -> String {
         match self {
-            Source::File(p) => p.display().to_string(),
+            Source::File(p) | Source::Rotated { base: p, .. } => p.display().to_string(),
             Source::Stdin => "-".to_string(),
+        }
+    }
+
+    /// The parts read one after the other: the file itself, or the rotated files.
+    pub fn parts(&self) -> Vec<Source> {
+        match self {
+            Source::Rotated { parts, .. } => parts.iter().cloned().map(Source::File).collect(),
+            s => vec![s.clone()],
         }
     }
 }
 
-/// Expands directories (recursively, following symlinks, in name order) into files.
+/// Where a file sits in a rotation: the older, the smaller.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Rotation {
+    /// `app.log-20250110`, `0.log.20240716-170220` (kubelet): older dates first.
+    Dated(String),
+    /// `app.log.3`: higher numbers are older, so the key is the negated number.
+    Numbered(i64),
+    /// `app.log`: the live file, newest.
+    Current,
+}
+
+/// Splits a file name into the name of its log and its place in the rotation, e.g.
+/// `app.log.2.gz` -> (`app.log`, `Numbered(-2)`). Names without a rotation suffix are
+/// `Current`; a compressed name without one (`app.log.gz`) is not part of a rotation.
+fn rotation(name: &str) -> Option<(&str, Rotation)> {
+    let (stem, compressed) = [".gz", ".zst", ".bz2"]
+        .iter()
+        .find_map(|e| name.strip_suffix(e).map(|s| (s, true)))
+        .unwrap_or((name, false));
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit());
+    if let Some((base, n)) = stem.rsplit_once('.') {
+        if all_digits(n) && n.len() <= 4 && !base.is_empty() {
+            return Some((base, Rotation::Numbered(-n.parse::<i64>().ok()?)));
+        }
+        // kubelet: `0.log.20240716-170220`.
+        if let Some((d, t)) = n.split_once('-') {
+            if d.len() == 8 && all_digits(d) && all_digits(t) && !base.is_empty() {
+                return Some((base, Rotation::Dated(n.to_string())));
+            }
+        }
+    }
+    // logrotate `dateext`: `app.log-20250110`, `app.log-2025011013`.
+    if let Some((base, d)) = stem.rsplit_once('-') {
+        if (8..=10).contains(&d.len()) && all_digits(d) && !base.is_empty() {
+            return Some((base, Rotation::Dated(d.to_string())));
+        }
+    }
+    (!compressed).then_some((name, Rotation::Current))
+}
+
+/// Gathers the rotated files of one log into one [`Source::Rotated`], placed where its
+/// first file was. A name that is alone keeps being a plain file.
+fn group_rotations(files: Vec<Source>) -> Vec<Source> {
+    use std::collections::HashMap;
+    let mut groups: HashMap<(PathBuf, String), Vec<(Rotation, PathBuf)>> = HashMap::new();
+    let mut keys = Vec::with_capacity(files.len());
+    for s in &files {
+        let key = match s {
+            Source::File(p) => p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(rotation)
+                .map(|(base, r)| {
+                    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let k = (dir, base.to_string());
+                    groups.entry(k.clone()).or_default().push((r, p.clone()));
+                    k
+                }),
+            _ => None,
+        };
+        keys.push(key);
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for (s, key) in files.into_iter().zip(keys) {
+        let Some(key) = key else {
+            out.push(s);
+            continue;
+        };
+        let Some(group) = groups.get_mut(&key) else {
+            continue; // already placed with its group
+        };
+        if group.len() < 2 {
+            out.push(s);
+            continue;
+        }
+        let mut group = groups.remove(&key).unwrap_or_default();
+        group.sort();
+        group.dedup_by(|a, b| a.1 == b.1);
+        out.push(Source::Rotated {
+            base: key.0.join(&key.1),
+            parts: group.into_iter().map(|(_, p)| p).collect(),
+        });
+    }
+    out
+}
+
+/// Expands directories (recursively, following symlinks, in name order) into files, and
+/// gathers rotated files of one log (`app.log`, `app.log.1`, `app.log.2.gz`, `app.log-20250110`)
+/// into one [`Source::Rotated`], oldest first.
 ///
 /// Problems (a missing path, an unreadable directory, a symlink loop) are pushed to `errors`
 /// and the rest is still returned.
 pub fn discover(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Source> {
+    group_rotations(discover_files(specs, errors))
+}
+
+fn discover_files(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Source> {
     let mut out = Vec::new();
     for spec in specs {
         match spec {
@@ -110,6 +219,8 @@ enum Compression {
     Gzip,
     /// `28 b5 2f fd`.
     Zstd,
+    /// `BZh` and a block size digit.
+    Bzip2,
 }
 
 fn compression(head: &[u8]) -> Option<Compression> {
@@ -117,6 +228,8 @@ fn compression(head: &[u8]) -> Option<Compression> {
         Some(Compression::Gzip)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Some(Compression::Zstd)
+    } else if head.len() == 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3]) {
+        Some(Compression::Bzip2)
     } else {
         None
     }
@@ -125,8 +238,9 @@ fn compression(head: &[u8]) -> Option<Compression> {
 /// Opens a source and picks its read strategy.
 ///
 /// By default a regular file is mapped; if mapping fails it is read as a stream. A gzip file
-/// (magic `1f 8b`, members concatenated) or a zstd file (magic `28 b5 2f fd`, frames
-/// concatenated) is decompressed as a stream.
+/// (magic `1f 8b`, members concatenated), a zstd file (magic `28 b5 2f fd`, frames
+/// concatenated) or a bzip2 file (`BZh1`..`BZh9`, streams concatenated) is decompressed as a
+/// stream.
 pub fn open(src: &Source) -> Result<Opened, InputError> {
     let name = src.name();
     let io_err = |source| InputError::Io {
@@ -135,6 +249,10 @@ pub fn open(src: &Source) -> Result<Opened, InputError> {
     };
     match src {
         Source::Stdin => sniff_stream(Box::new(io::stdin()), &name),
+        Source::Rotated { .. } => Err(InputError::Io {
+            path: name.clone(),
+            source: io::Error::other("a rotated set is opened part by part"),
+        }),
         Source::File(p) => {
             let file = File::open(p).map_err(io_err)?;
             let meta = file.metadata().map_err(io_err)?;
@@ -197,6 +315,10 @@ fn decompress(c: Compression, r: Box<dyn Read + Send>, name: &str) -> Result<Ope
             })?;
             (Box::new(d), "zstd")
         }
+        Compression::Bzip2 => (
+            Box::new(bzip2::bufread::MultiBzDecoder::new(counting)),
+            "bzip2",
+        ),
     };
     Ok(Opened::Stream {
         reader,

@@ -304,6 +304,12 @@ pub fn render_markdown(r: &Report) -> String {
         );
     }
 
+    if !r.by_source.is_empty() {
+        let _ = writeln!(o, "## By source\n");
+        let (header, rows) = super::source_rows(r, t);
+        table(&mut o, header, &rows);
+    }
+
     // Endpoints
     if !r.endpoints.is_empty() {
         let _ = writeln!(o, "## Endpoints\n");

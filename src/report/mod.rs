@@ -39,6 +39,64 @@ pub struct Report {
     pub incidents: Vec<IncidentReport>,
     /// What the trends could not be computed from (no request lines, no timestamps).
     pub notes: Vec<String>,
+    /// With `--by source`: the findings of each source, by record count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_source: Vec<SourceReport>,
+}
+
+/// The header and rows of the `--by source` table, shared by the table and Markdown
+/// renderers (`time` shortens a timestamp for display).
+pub(crate) fn source_rows(
+    r: &Report,
+    time: impl Fn(&Option<String>) -> String,
+) -> (&'static [&'static str], Vec<Vec<String>>) {
+    const HEADER: &[&str] = &[
+        "source",
+        "records",
+        "signatures",
+        "other exceptions",
+        "first seen",
+        "last seen",
+    ];
+    let rows = r
+        .by_source
+        .iter()
+        .map(|s| {
+            let mut sigs: Vec<(&String, &u64)> = s.signatures.iter().collect();
+            sigs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            let sigs: Vec<String> = sigs.iter().map(|(k, n)| format!("{k} ({n})")).collect();
+            vec![
+                s.source.clone(),
+                s.records.to_string(),
+                if sigs.is_empty() {
+                    "-".to_string()
+                } else {
+                    sigs.join(", ")
+                },
+                s.exceptions.to_string(),
+                time(&s.first_seen),
+                time(&s.last_seen),
+            ]
+        })
+        .collect();
+    (HEADER, rows)
+}
+
+/// The findings of one source (`--by source`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SourceReport {
+    /// The pod/container, dyno, compose service, journald unit, or the file.
+    pub source: String,
+    /// Classified records (signatures and other exceptions).
+    pub records: u64,
+    /// Signature counts by id.
+    pub signatures: BTreeMap<String, u64>,
+    /// Exceptions no signature matched.
+    pub exceptions: u64,
+    /// First classified record.
+    pub first_seen: Option<String>,
+    /// Last classified record.
+    pub last_seen: Option<String>,
 }
 
 /// How many request lines were read.
@@ -155,6 +213,13 @@ pub struct InputSummary {
     pub truncated_lines: u64,
     /// Records cut in two at the record-length limit.
     pub split_records: u64,
+    /// Inputs by layout (`text`, `docker`, `cri`, `compose`, `journald`); a rotated file
+    /// counts once per file.
+    pub layouts: BTreeMap<String, u64>,
+    /// Partial pieces (CRI `P`, Docker's 16 KiB cuts) joined into the line they continue.
+    pub joined_lines: u64,
+    /// Lines without their input's layout (compose's `Attaching to`), read as plain lines.
+    pub foreign_lines: u64,
 }
 
 /// Time span of the records.

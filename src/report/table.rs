@@ -79,6 +79,16 @@ pub fn render_table(r: &Report) -> String {
             ));
         }
     }
+    if !r.by_source.is_empty() {
+        out.push_str("\nby source\n");
+        let (header, rows) = super::source_rows(r, short_time);
+        let mut t = new_table(header);
+        for row in rows {
+            t.add_row(row);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
     if !r.endpoints.is_empty() {
         out.push_str("\nendpoints\n");
         let mut t = new_table(&[
