@@ -305,6 +305,23 @@ mod tests {
     }
 
     #[test]
+    fn syslog_times() {
+        let mut tp = TimeParser::new();
+        let f = |r: Option<(Nanos, usize)>| r.map(|(t, n)| (format_rfc3339(t), n));
+        assert_eq!(
+            f(tp.parse_syslog(b"Jul  5 09:13:44 host", 2024)),
+            Some(("2024-07-05T09:13:44.000Z".into(), 15))
+        );
+        assert_eq!(
+            f(tp.parse_syslog(b"Jul 05 09:13:44.250 host", 2024)),
+            Some(("2024-07-05T09:13:44.250Z".into(), 19))
+        );
+        assert_eq!(tp.parse_syslog(b"Feb 30 09:13:44 x", 2024), None);
+        assert_eq!(tp.parse_syslog(b"Jux 05 09:13:44 x", 2024), None);
+        assert_eq!(tp.parse_syslog(b"Jul 05 09:13", 2024), None);
+    }
+
+    #[test]
     fn python_logging_comma_fraction() {
         assert_eq!(
             iso("2025-01-10 10:31:22,123 - x").unwrap(),

@@ -374,6 +374,52 @@ mod tests {
     }
 
     #[test]
+    fn rotation_names() {
+        assert_eq!(rotation("app.log"), Some(("app.log", Rotation::Current)));
+        assert_eq!(
+            rotation("app.log.2.gz"),
+            Some(("app.log", Rotation::Numbered(-2)))
+        );
+        assert_eq!(
+            rotation("app.log-20250110.zst"),
+            Some(("app.log", Rotation::Dated("20250110".into())))
+        );
+        assert_eq!(
+            rotation("0.log.20240716-170220"),
+            Some(("0.log", Rotation::Dated("20240716-170220".into())))
+        );
+        assert_eq!(rotation("app.log.gz"), None);
+        let files: Vec<Source> = [
+            "d/app.log",
+            "d/app.log.1",
+            "d/app.log.10.gz",
+            "d/app.log.2.gz",
+            "d/db.log",
+            "d/solo.log.1",
+        ]
+        .iter()
+        .map(|p| Source::File(p.into()))
+        .collect();
+        let got = group_rotations(files);
+        assert_eq!(
+            got,
+            vec![
+                Source::Rotated {
+                    base: "d/app.log".into(),
+                    parts: vec![
+                        "d/app.log.10.gz".into(),
+                        "d/app.log.2.gz".into(),
+                        "d/app.log.1".into(),
+                        "d/app.log".into()
+                    ],
+                },
+                Source::File("d/db.log".into()),
+                Source::File("d/solo.log.1".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn discover_walks_directories_in_name_order() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("sub")).unwrap();
