@@ -77,6 +77,10 @@ pub struct AnalyzeArgs {
     /// year).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=9999))]
     pub year: Option<i32>,
+    /// Stop reading a compressed input after this many decompressed bytes (a decompression
+    /// bomb), e.g. 10G.
+    #[arg(long, value_parser = parse_size, default_value = "64G")]
+    pub max_decompressed: usize,
     /// Also split the findings by this key.
     #[arg(long, value_enum)]
     pub by: Option<SplitBy>,
@@ -287,6 +291,7 @@ impl AnalyzeArgs {
         }
         c.scan.layout = self.input_format.layout();
         c.scan.year = self.year;
+        c.scan.max_decompressed = self.max_decompressed as u64;
         c.trends.by_source = self.by == Some(SplitBy::Source);
         if self.no_requests {
             c.classifier.set_requests(None);

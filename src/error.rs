@@ -70,7 +70,7 @@ pub enum InputError {
     Corrupt {
         /// The input.
         path: String,
-        /// `gzip` or `zstd`.
+        /// `gzip`, `zstd` or `bzip2`.
         format: &'static str,
         /// Byte offset in the compressed file where reading failed.
         offset: u64,
@@ -83,6 +83,22 @@ pub enum InputError {
         /// The input.
         path: String,
     },
+    /// The file shrank while it was mapped (truncated by another process); the bytes past its
+    /// new end were read as zeros.
+    #[error("{path}: truncated while it was read (by log rotation?); the bytes past its new end were read as zeros, the report for it is incomplete")]
+    Truncated {
+        /// The input.
+        path: String,
+    },
+    /// A compressed input decompressed to more than the limit (a decompression bomb?); what
+    /// came before the limit was analysed.
+    #[error("{path}: decompressed size limit of {limit} bytes reached (see --max-decompressed); the rest was not read")]
+    TooLarge {
+        /// The input.
+        path: String,
+        /// The limit, in decompressed bytes.
+        limit: u64,
+    },
 }
 
 impl InputError {
@@ -91,7 +107,9 @@ impl InputError {
         match self {
             InputError::Io { path, .. }
             | InputError::Corrupt { path, .. }
-            | InputError::Binary { path } => path,
+            | InputError::Binary { path }
+            | InputError::Truncated { path }
+            | InputError::TooLarge { path, .. } => path,
         }
     }
 }

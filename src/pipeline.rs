@@ -39,6 +39,9 @@ pub struct ScanOptions {
     pub layout: Option<Layout>,
     /// The year of journald/syslog times; `None` takes each file's modification year.
     pub year: Option<i32>,
+    /// Decompressed bytes read from one compressed input at most (a decompression bomb
+    /// stops there with an error). By default 64 GiB.
+    pub max_decompressed: u64,
 }
 
 /// A half-open time window `[since, until)`; an open end is `None`.
@@ -69,6 +72,7 @@ impl Default for ScanOptions {
             window: TimeWindow::default(),
             layout: None,
             year: None,
+            max_decompressed: 64 << 30,
         }
     }
 }
@@ -350,14 +354,16 @@ impl SourceScan<'_> {
                 self.total.bytes += m.len() as u64;
                 self.start_part(&m[..m.len().min(HEAD)], year);
                 self.lines(&m);
-                None
+                m.truncated()
+                    .then(|| InputError::Truncated { path: src.name() })
             }
             Ok(Opened::Stream {
                 reader,
                 compressed,
                 consumed,
             }) => {
-                let blocks = read_ahead(reader, self.opts);
+                let limit = compressed.map(|_| self.opts.max_decompressed);
+                let blocks = read_ahead(reader, self.opts, limit);
                 let mut first = true;
                 let mut err = None;
                 let mut bytes = 0;
@@ -365,6 +371,13 @@ impl SourceScan<'_> {
                     bytes = read;
                     let more = match result {
                         Ok(more) => more,
+                        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+                            err = Some(InputError::TooLarge {
+                                path: src.name(),
+                                limit: self.opts.max_decompressed,
+                            });
+                            !data.is_empty()
+                        }
                         Err(e) => {
                             err = Some(match (compressed, &consumed) {
                                 (Some(format), Some(c)) => InputError::Corrupt {
@@ -438,7 +451,14 @@ impl ReadAhead {
 /// 1.27 s overlapped; zstd 1.96 s and 1.24 s. The thread stops at the end of the stream, at an error, or when the
 /// analysis stops listening (a binary input): it is not joined, so a pipe that never ends
 /// cannot hold the run.
-fn read_ahead(reader: Box<dyn std::io::Read + Send>, opts: &ScanOptions) -> ReadAhead {
+///
+/// `limit` bounds the bytes read (the decompressed size of a compressed input): past it the
+/// last block is followed by a `FileTooLarge` error.
+fn read_ahead(
+    reader: Box<dyn std::io::Read + Send>,
+    opts: &ScanOptions,
+    limit: Option<u64>,
+) -> ReadAhead {
     let (tx, rx) = mpsc::sync_channel::<Block>(1);
     let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
     let (block, max_line) = (opts.block_size, opts.limits.max_line_len);
@@ -446,7 +466,13 @@ fn read_ahead(reader: Box<dyn std::io::Read + Send>, opts: &ScanOptions) -> Read
         let mut br = BlockReader::new(reader, block, max_line);
         loop {
             let mut data = free_rx.try_recv().unwrap_or_default();
-            let result = br.next_block(&mut data);
+            let mut result = br.next_block(&mut data);
+            if limit.is_some_and(|l| br.bytes > l) && matches!(result, Ok(true)) {
+                result = Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    "decompressed size limit reached",
+                ));
+            }
             let stop = !matches!(result, Ok(true));
             let b = Block {
                 data,

@@ -25,6 +25,11 @@ pub use incident::IncidentOptions;
 pub use requests::{endpoint_key, RequestRows};
 pub use trends::FrameFormat;
 
+/// Variants and locations of one signature listed in the report at most.
+pub const MAX_KEPT: usize = 100;
+/// Groups of other exceptions listed in the report at most.
+pub const MAX_EXCEPTION_GROUPS: usize = 1000;
+
 /// One classified record, kept for the `events` frame and the timeline.
 #[derive(Debug, Clone)]
 pub struct EventRow {
@@ -345,6 +350,24 @@ impl Summary {
             })
             .collect();
         signatures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
+        // Distinct values are all counted while scanning (so the top ones are exact whatever
+        // the chunking); the report keeps the most frequent and says what it left out.
+        let mut notes = Vec::new();
+        for s in &mut signatures {
+            for (what, len) in [
+                ("variants", s.variants.len()),
+                ("locations", s.locations.len()),
+            ] {
+                if len > MAX_KEPT {
+                    notes.push(format!(
+                        "{}: {len} distinct {what}; the report lists the {MAX_KEPT} most frequent",
+                        s.id
+                    ));
+                }
+            }
+            s.variants.truncate(MAX_KEPT);
+            s.locations.truncate(MAX_KEPT);
+        }
         let mut exceptions: Vec<ExceptionGroup> = self
             .exceptions
             .into_iter()
@@ -362,6 +385,16 @@ impl Summary {
                 .then_with(|| a.r#type.cmp(&b.r#type))
                 .then_with(|| a.message.cmp(&b.message))
         });
+        if exceptions.len() > MAX_EXCEPTION_GROUPS {
+            notes.push(format!(
+                "{} groups of other exceptions; the report lists the {MAX_EXCEPTION_GROUPS} most frequent",
+                exceptions.len()
+            ));
+            exceptions.truncate(MAX_EXCEPTION_GROUPS);
+        }
+        // The framer counted unwrapped lines: a joined line stands for all its pieces.
+        let (pieces, emitted) = (self.unwrap.lines, self.unwrap.emitted);
+        let physical = |n: u64| (n + pieces).saturating_sub(emitted);
         let mut skipped = std::collections::BTreeMap::new();
         if self.frame.blank > 0 {
             skipped.insert("blank".to_string(), self.frame.blank);
@@ -375,8 +408,10 @@ impl Summary {
                 files: self.files,
                 bytes: self.bytes,
                 // Physical lines: the framer saw the unwrapped ones.
-                lines: self.frame.lines + self.unwrap.lines - self.unwrap.emitted,
+                lines: physical(self.frame.lines),
                 records: self.frame.records,
+                // Joined pieces (CRI `P`) are in the line they continue, hence in its record.
+                record_lines: physical(self.frame.record_lines - self.outside_window.1),
                 records_outside_window: self.outside_window.0,
                 skipped,
                 truncated_lines: self.frame.truncated_lines + self.unwrap.truncated,
@@ -400,7 +435,7 @@ impl Summary {
             endpoints: Vec::new(),
             timeline: Vec::new(),
             incidents: Vec::new(),
-            notes: Vec::new(),
+            notes,
             by_source: Vec::new(),
         }
     }

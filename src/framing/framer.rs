@@ -186,6 +186,7 @@ impl<'a> StreamFramer<'a> {
             return;
         }
         stats.records += 1;
+        stats.record_lines += self.lines.len() as u64;
         sink(&Record {
             lines: &self.lines,
             stream,

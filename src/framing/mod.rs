@@ -86,6 +86,8 @@ pub struct FrameStats {
     pub lines: u64,
     /// Records emitted.
     pub records: u64,
+    /// Lines in the records emitted.
+    pub record_lines: u64,
     /// Blank lines outside any record.
     pub blank: u64,
     /// Lines longer than [`Limits::max_line_len`], kept truncated.
@@ -99,6 +101,7 @@ impl FrameStats {
     pub fn add(&mut self, o: &FrameStats) {
         self.lines += o.lines;
         self.records += o.records;
+        self.record_lines += o.record_lines;
         self.blank += o.blank;
         self.truncated_lines += o.truncated_lines;
         self.split_records += o.split_records;

@@ -1,11 +1,13 @@
 //! Input: finding the inputs, and reading each one the cheapest way that is correct.
 //!
-//! A regular file is memory-mapped and later split into chunks at line boundaries. Everything
+//! A regular file is memory-mapped (guarded against truncation while mapped, see `guard.rs`)
+//! and later split into chunks at line boundaries. Everything
 //! else (stdin, pipes, FIFOs, gzip) is read as a stream in bounded blocks that end on a line
 //! boundary, so memory does not grow with the input. Compression is detected by magic bytes,
 //! not by the file name (gzip, zstd, bzip2). A binary file is reported and skipped. Rotated
 //! files of one log are gathered into one source, read oldest first as one stream.
 
+mod guard;
 mod stream;
 
 use std::fs::File;
@@ -195,10 +197,31 @@ fn walk(dir: &Path, out: &mut Vec<Source>, errors: &mut Vec<InputError>) {
     }
 }
 
+/// A mapped file, guarded against truncation while mapped (see `guard.rs`).
+pub struct Mapped {
+    // Unregistered before the mapping goes away: fields drop in order.
+    guard: guard::Guard,
+    map: Mmap,
+}
+
+impl Mapped {
+    /// Whether the file shrank while mapped, so that part of it was read as zeros.
+    pub fn truncated(&self) -> bool {
+        self.guard.faulted()
+    }
+}
+
+impl std::ops::Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
 /// How an opened input is read.
 pub enum Opened {
     /// The whole file, mapped.
-    Mapped(Mmap),
+    Mapped(Mapped),
     /// An empty regular file (nothing to map).
     Empty,
     /// A stream; `compressed` names the format when decompressing.
@@ -268,18 +291,31 @@ pub fn open(src: &Source) -> Result<Opened, InputError> {
                 let file = File::open(p).map_err(io_err)?;
                 return decompress(c, Box::new(file), &name);
             }
-            // SAFETY: the mapping is read-only and private to this process. If another process
-            // truncates the file while it is mapped, reading past the new end raises SIGBUS;
-            // faultline accepts that risk for regular files as grep-like tools do (see the
-            // README's "Limits" section).
+            // A file that grows while it is read is analysed up to the size seen here.
+            let len = meta.len();
+            let stream = |name: &str| -> Result<Opened, InputError> {
+                let f = File::open(p).map_err(|source| InputError::Io {
+                    path: name.to_string(),
+                    source,
+                })?;
+                sniff_stream(Box::new(f.take(len)), name)
+            };
+            // SAFETY: the mapping is read-only. If another process truncates the file while
+            // it is mapped, reading past the new end raises SIGBUS: the guard registered
+            // right below turns that into zeros and an error (see `guard.rs`); no mapping is
+            // used without a guard.
             match unsafe { Mmap::map(&file) } {
-                Ok(m) => {
-                    if looks_binary(&m[..m.len().min(8192)]) {
+                Ok(map) => {
+                    let Some(guard) = guard::Guard::register(map.as_ptr(), map.len()) else {
+                        drop(map);
+                        return stream(&name);
+                    };
+                    if looks_binary(&map[..map.len().min(8192)]) {
                         return Err(InputError::Binary { path: name });
                     }
-                    Ok(Opened::Mapped(m))
+                    Ok(Opened::Mapped(Mapped { guard, map }))
                 }
-                Err(_) => sniff_stream(Box::new(File::open(p).map_err(io_err)?), &name),
+                Err(_) => stream(&name),
             }
         }
     }

@@ -205,6 +205,9 @@ pub struct InputSummary {
     pub lines: u64,
     /// Log records framed.
     pub records: u64,
+    /// Lines in the records analysed (inside the time window). `lines` is always
+    /// `record_lines` plus the sum of `skipped`.
+    pub record_lines: u64,
     /// Of which outside the `--since`/`--until` window (their lines are in `skipped`).
     pub records_outside_window: u64,
     /// Lines in no record, by reason.
