@@ -9,8 +9,12 @@ use faultline::{analyze, Config, InputSpec};
 
 /// A log mixing every sample layout, repeated so it spans many chunks.
 fn corpus(dir: &Path) -> PathBuf {
+    corpus_of(dir, 20)
+}
+
+fn corpus_of(dir: &Path, copies: usize) -> PathBuf {
     let mut data = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..copies {
         for name in [
             "render-incident.log",
             "kubectl-prefix.log",
@@ -100,6 +104,24 @@ proptest! {
     fn framing_and_counts_do_not_depend_on_chunking(threads in 1usize..=8, chunk in 1usize..20_000) {
         let dir = tempfile::tempdir().unwrap();
         let p = corpus(dir.path());
+        let base = json(&p, 1, Some(64 << 20), None, false);
+        prop_assert_eq!(json(&p, threads, Some(chunk), None, false), base);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    /// Issue 5's property: 1..8 threads and chunks from 4 KiB to 64 MiB (log-uniform), on a
+    /// corpus of a few MB, give byte-identical JSON.
+    #[test]
+    fn threads_1_to_8_and_chunks_4k_to_64m_give_identical_json(
+        threads in 1usize..=8,
+        exp in 12u32..26,
+        frac in 0.0f64..1.0,
+    ) {
+        let chunk = ((1u64 << exp) as f64 * (1.0 + frac)) as usize;
+        let dir = tempfile::tempdir().unwrap();
+        let p = corpus_of(dir.path(), 200);
         let base = json(&p, 1, Some(64 << 20), None, false);
         prop_assert_eq!(json(&p, threads, Some(chunk), None, false), base);
     }

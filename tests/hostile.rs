@@ -23,6 +23,8 @@ fn bin() -> String {
 }
 
 /// Runs the binary with `stdin` from a file; returns (exit code, stdout, peak RSS in KiB).
+/// The child is reaped by `wait4`, which also gives its resource usage.
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str], stdin: &Path) -> (i32, Vec<u8>, i64) {
     let child = Command::new(bin())
         .args(args)
