@@ -89,6 +89,38 @@ fn threads_and_chunk_sizes_give_identical_json_cli() {
 }
 
 #[test]
+fn csv_and_parquet_frames_do_not_depend_on_chunking() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = corpus(dir.path());
+    for format in ["csv", "parquet"] {
+        let write = |out: &str, args: &[&str]| {
+            let o = dir.path().join(out);
+            faultline()
+                .args(["analyze", "--format", format, "-o"])
+                .arg(&o)
+                .args(args)
+                .arg(&p)
+                .assert()
+                .success();
+            o
+        };
+        let a = write(&format!("a-{format}"), &["--threads", "1"]);
+        let b = write(
+            &format!("b-{format}"),
+            &["--threads", "3", "--chunk-size", "1K"],
+        );
+        for frame in ["events", "requests", "timeline", "endpoints"] {
+            let name = format!("{frame}.{format}");
+            let (x, y) = (
+                std::fs::read(a.join(&name)).unwrap(),
+                std::fs::read(b.join(&name)).unwrap(),
+            );
+            assert!(x == y, "{name} differs");
+        }
+    }
+}
+
+#[test]
 fn mapped_and_streamed_reads_agree() {
     let dir = tempfile::tempdir().unwrap();
     let p = corpus(dir.path());

@@ -482,6 +482,12 @@ pub fn write_frames(
             col("status"),
             col("latency_ms"),
         ])
+        // Rows arrive in chunk order; sorted on every column, the files are byte-identical
+        // whatever the chunking and thread count.
+        .sort(
+            ["time", "endpoint", "status", "latency_ms"],
+            SortMultipleOptions::default(),
+        )
         .collect()?;
     let events = f
         .events_named()
@@ -499,6 +505,10 @@ pub fn write_frames(
             col("location"),
             col("source"),
         ])
+        .sort(
+            ["time", "source", "kind", "name", "variant", "location"],
+            SortMultipleOptions::default(),
+        )
         .collect()?;
     let mut events = with_datetime(events)?;
     requests = with_datetime(requests)?;
