@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: faultline against ripgrep, wc -l, angle-grinder and zcat | wc -l, on
+# logs from ../shared/bench/genlog.py with a fixed seed.
+#
+#   bench/compare.sh                  # 1 GiB, 5 timed rounds
+#   SIZE=256M RUNS=7 bench/compare.sh
+#
+# 1. builds faultline (release) and installs what is missing: ripgrep and angle-grinder with
+#    `cargo install`, the rest is coreutils, gzip and Python 3;
+# 2. generates the plain, kubectl and json profiles, and a gzip copy of the plain one;
+# 3. checks every report against the generator's truth first (a fast wrong answer does not
+#    count): signatures and endpoints must pass;
+# 4. times all commands interleaved (bench/timeit.py: one warm-up round, then RUNS rounds,
+#    medians, peak RSS per run), prints the ratios the performance targets are stated in,
+#    and keeps the results in bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+SIZE=${SIZE:-1G}
+RUNS=${RUNS:-5}
+SEED=${SEED:-1}
+WORK=${WORK:-/tmp/faultline-bench}
+SHARED=${SHARED:-$root/../shared/bench}
+AG_SLICE=${AG_SLICE:-100M}
+mkdir -p "$WORK" bench/results
+
+need() { command -v "$1" >/dev/null 2>&1; }
+need python3 || { echo "python3 is needed" >&2; exit 2; }
+need rg || cargo install --locked ripgrep
+need agrind || cargo install --locked ag
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo build --release --quiet
+fl="$root/target/release/faultline"
+
+for p in plain kubectl json; do
+    log="$WORK/$SIZE-$p.log"
+    if [ ! -s "$log" ]; then
+        echo "generating $log" >&2
+        python3 "$SHARED/genlog.py" --size "$SIZE" --profile "$p" --seed "$SEED" \
+            --out "$log" --truth "$WORK/$SIZE-$p.truth.json"
+    fi
+done
+plain="$WORK/$SIZE-plain.log"
+[ -s "$plain.gz" ] || gzip -6 -k -c "$plain" > "$plain.gz"
+[ -s "$WORK/$SIZE-slice.log" ] || head -c "$AG_SLICE" "$plain" > "$WORK/$SIZE-slice.log"
+
+echo "checking the reports against the truth" >&2
+check() { # profile report
+    for mode in signatures endpoints; do
+        r=$(python3 "$SHARED/check_report.py" "$mode" "$2" "$WORK/$SIZE-$1.truth.json" \
+            "$1 $mode" | tail -1) || true
+        echo "$r" >&2
+        case "$r" in
+            *": 0 failures") ;;
+            *) echo "the report does not match the truth: not timing it" >&2; exit 1 ;;
+        esac
+    done
+}
+for p in plain kubectl json; do
+    "$fl" analyze --format json "$WORK/$SIZE-$p.log" > "$WORK/$p.report.json"
+    check "$p" "$WORK/$p.report.json"
+done
+"$fl" analyze --format json "$plain.gz" > "$WORK/gz.report.json"
+check plain "$WORK/gz.report.json"
+cat "$plain" | "$fl" analyze --format json - > "$WORK/stdin.report.json"
+check plain "$WORK/stdin.report.json"
+
+msgs=(-e "has no attribute 'AGENTOPS_API_KEY'" -e 'WebSocket is not connected'
+    -e "object has no attribute 'rstrip'" -e "unsupported operand type(s) for -: 'datetime.datetime'")
+rgq=$(printf "%q " "${msgs[@]}")
+stamp=$(date -u +%Y-%m-%dT%H%MZ)
+out="bench/results/$stamp"
+python3 bench/timeit.py "$RUNS" "$out.json" \
+    "faultline=$fl analyze --format json $plain" \
+    "faultline --no-requests=$fl analyze --format json --no-requests $plain" \
+    "faultline --threads 1=$fl analyze --format json --threads 1 $plain" \
+    "faultline kubectl=$fl analyze --format json $WORK/$SIZE-kubectl.log" \
+    "faultline json=$fl analyze --format json $WORK/$SIZE-json.log" \
+    "faultline stdin=cat $plain | $fl analyze --format json -" \
+    "faultline gzip=$fl analyze --format json $plain.gz" \
+    "zcat | wc -l=zcat $plain.gz | wc -l" \
+    "rg -c -F=rg -c -F $rgq $plain" \
+    "wc -l=wc -l $plain" \
+    "agrind p50/p99 by status ($AG_SLICE)=agrind '* | logfmt | p50(duration_ms), p99(duration_ms) by status' --file $WORK/$SIZE-slice.log" \
+    | tee "$out.txt"
+
+python3 - "$out.json" "$plain" "$WORK/$SIZE-slice.log" <<'EOF' | tee -a "$out.txt"
+import json, os, sys
+s = json.load(open(sys.argv[1]))
+size = os.path.getsize(sys.argv[2])
+slice_size = os.path.getsize(sys.argv[3])
+m = {k: v["median"] for k, v in s.items()}
+ag = next(k for k in m if k.startswith("agrind"))
+rows = [
+    ("full run / rg -c", m["faultline"] / m["rg -c -F"], "<= 5"),
+    ("full run, seconds", m["faultline"], "<= 1.0"),
+    ("--no-requests / rg -c", m["faultline --no-requests"] / m["rg -c -F"], "<= 2"),
+    ("1 thread / 2 threads", m["faultline --threads 1"] / m["faultline"], ">= 1.8"),
+    ("kubectl / plain", m["faultline kubectl"] / m["faultline"], "<= 1.5"),
+    ("json / plain", m["faultline json"] / m["faultline"], "<= 1.5"),
+    ("stdin MB/s", size / m["faultline stdin"] / 1e6, ">= 500"),
+    ("stdin peak RSS MB", s["faultline stdin"]["max_rss"] / 1e6, "< 200"),
+    ("gzip / zcat | wc -l", m["faultline gzip"] / m["zcat | wc -l"], "<= 1.2"),
+    ("angle-grinder s/byte / faultline s/byte",
+     (m[ag] / slice_size) / (m["faultline"] / size), ">= 30"),
+]
+print()
+print(f"{'ratio':42} {'value':>8}  target")
+for name, v, target in rows:
+    print(f"{name:42} {v:8.2f}  {target}")
+EOF
+echo "results: $out.txt" >&2
