@@ -117,7 +117,9 @@ fn stages(c: &mut Criterion) {
             black_box(sum)
         })
     });
-    g.bench_function("prefilter", |b| b.iter(|| black_box(cl.prefilter(&log).len())));
+    g.bench_function("prefilter", |b| {
+        b.iter(|| black_box(cl.prefilter(&log).len()))
+    });
     g.bench_function("classify", |b| {
         // The records the prefilter marks, classified (no memo: the worst case).
         let hits = cl.prefilter(&log);

@@ -133,6 +133,16 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
 }
 
 impl Frames {
+    /// The events with their class columns and their `source` name.
+    fn events_sourced(&self) -> LazyFrame {
+        self.events_named().join(
+            self.sources.clone().lazy(),
+            [col("source_id")],
+            [col("source_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+    }
+
     /// The events with their class columns (kind, name, variant, location).
     fn events_named(&self) -> LazyFrame {
         self.events.clone().lazy().join(
@@ -343,13 +353,7 @@ pub fn signatures_in(f: &Frames, start: i64, end: i64) -> PolarsResult<BTreeMap<
 /// descending, then source.
 pub fn by_source(f: &Frames) -> PolarsResult<Vec<SourceReport>> {
     let df = f
-        .events_named()
-        .join(
-            f.sources.clone().lazy(),
-            [col("source_id")],
-            [col("source_id")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .events_sourced()
         .group_by([col("source"), col("kind"), col("name")])
         .agg([
             len().cast(DataType::UInt64).alias("count"),
@@ -490,13 +494,7 @@ pub fn write_frames(
         )
         .collect()?;
     let events = f
-        .events_named()
-        .join(
-            f.sources.clone().lazy(),
-            [col("source_id")],
-            [col("source_id")],
-            JoinArgs::new(JoinType::Left),
-        )
+        .events_sourced()
         .select([
             col("time"),
             col("kind"),

@@ -119,23 +119,7 @@ impl TimeParser {
         if s > 60 {
             return None;
         }
-        let mut i = 19;
-        let mut frac: i64 = 0;
-        if i < b.len()
-            && (b[i] == b'.' || b[i] == b',')
-            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
-        {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                if i - start < 9 {
-                    frac = frac * 10 + i64::from(b[i] - b'0');
-                }
-                i += 1;
-            }
-            let n = (i - start).min(9);
-            frac *= 10i64.pow(9 - n as u32);
-        }
+        let (frac, mut i) = fraction(b, 19, b",.");
         let mut offset_secs: i64 = 0;
         let mut zoned = false;
         match b.get(i) {
@@ -211,19 +195,7 @@ impl TimeParser {
         if s > 60 || b[6] != b' ' || !(1..=9999).contains(&year) {
             return None;
         }
-        let mut i = 15;
-        let mut frac: i64 = 0;
-        if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                if i - start < 9 {
-                    frac = frac * 10 + i64::from(b[i] - b'0');
-                }
-                i += 1;
-            }
-            frac *= 10i64.pow(9 - (i - start).min(9) as u32);
-        }
+        let (frac, i) = fraction(b, 15, b".");
         let base = self.minute_secs(year as u32, mo, d, h, mi, true)?;
         let secs = base + i64::from(s);
         Some((secs.checked_mul(NS_PER_SEC)? + frac, i))
@@ -263,6 +235,25 @@ impl TimeParser {
             _ => None,
         }
     }
+}
+
+/// Reads an optional fraction of a second at `b[i]`: one of `seps`, then digits (the first 9
+/// count). Returns the nanoseconds and the index after it (`i` when there is none).
+#[inline]
+fn fraction(b: &[u8], mut i: usize, seps: &[u8]) -> (i64, usize) {
+    let mut frac: i64 = 0;
+    if b.get(i).is_some_and(|c| seps.contains(c)) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                frac = frac * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        frac *= 10i64.pow(9 - (i - start).min(9) as u32);
+    }
+    (frac, i)
 }
 
 /// Parses `+HH:MM`, `+HHMM` or `+HH` into seconds east of UTC and bytes consumed.
