@@ -3,7 +3,7 @@
 //! A request costs 22 bytes here: time (i64), endpoint id (u32), status (u16), latency (f64).
 //! Endpoint names are interned per summary and remapped when summaries merge.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::framing::Nanos;
 
@@ -23,7 +23,8 @@ pub struct RequestRows {
     pub latency: Vec<f64>,
     /// Endpoint names, `METHOD /path/{id}`.
     pub endpoints: Vec<String>,
-    index: HashMap<Vec<u8>, u32>,
+    // FxHash: SipHash of the keys was 3% of a one-thread run (perf, 200 MB log).
+    index: FxHashMap<Vec<u8>, u32>,
     scratch: Vec<u8>,
     /// Requests whose latency field had no unit and no configured unit (or was not a number).
     pub unparsed_latency: u64,
