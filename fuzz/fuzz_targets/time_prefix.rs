@@ -20,6 +20,8 @@ fuzz_target!(|data: &[u8]| {
     // One line (newlines removed) through prefix stripping and line classification.
     let line: Vec<u8> = data.iter().copied().filter(|&c| c != b'\n').collect();
     let mut records = 0;
-    let out = frame_chunk(&line, &[], &Limits::default(), &mut |_: &Record<'_>| records += 1);
+    let out = frame_chunk(&line, &[], &Limits::default(), &mut |_: &Record<'_>| {
+        records += 1
+    });
     assert_eq!(out.stats.lines, u64::from(!line.is_empty()));
 });
