@@ -255,15 +255,19 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
             (sum, out)
         })
         .collect();
-    let mut total = Summary::new();
+    // The records completed by stitching go between the chunks they join, so the parts
+    // keep the input's order.
+    let mut parts = Vec::with_capacity(outs.len() * 2);
     let mut memo = Memo::new();
     for (sum, out) in outs {
-        total.merge(sum);
+        parts.push(sum);
+        let mut stitched = Summary::new();
         st.absorb(out, limits, &mut |r: &Record<'_>| {
-            handle(r, cl, &opts.window, &mut total, &mut memo)
+            handle(r, cl, &opts.window, &mut stitched, &mut memo)
         });
+        parts.push(stitched);
     }
-    total
+    Summary::merge_all(parts)
 }
 
 /// The running scan of one source: its framing state carried from buffer to buffer (and from

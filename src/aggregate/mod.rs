@@ -212,7 +212,27 @@ impl Summary {
     }
 
     /// Adds `o` into `self`.
-    pub fn merge(&mut self, o: Summary) {
+    pub fn merge(&mut self, mut o: Summary) {
+        let rows = std::mem::take(&mut o.requests);
+        self.merge_counts(o);
+        self.requests.merge(rows);
+    }
+
+    /// Merges `parts` in order into one summary, as successive [`Summary::merge`]s would; the
+    /// request rows are concatenated in parallel, in one copy.
+    pub fn merge_all(parts: Vec<Summary>) -> Summary {
+        let mut total = Summary::new();
+        let mut rows = Vec::with_capacity(parts.len());
+        for mut p in parts {
+            rows.push(std::mem::take(&mut p.requests));
+            total.merge_counts(p);
+        }
+        total.requests = RequestRows::concat(rows);
+        total
+    }
+
+    /// Merges everything but the request rows.
+    fn merge_counts(&mut self, o: Summary) {
         for (i, s) in o.sigs {
             let a = self.sigs.entry(i).or_default();
             a.seen.merge(&s.seen);
@@ -227,8 +247,11 @@ impl Summary {
         self.bytes += o.bytes;
         self.frame.add(&o.frame);
         self.files += o.files;
-        self.requests.merge(o.requests);
-        self.events.extend(o.events);
+        if self.events.is_empty() {
+            self.events = o.events;
+        } else {
+            self.events.extend(o.events);
+        }
         self.outside_window.0 += o.outside_window.0;
         self.outside_window.1 += o.outside_window.1;
         for (k, v) in o.layouts {

@@ -3,6 +3,7 @@
 //! A request costs 22 bytes here: time (i64), endpoint id (u32), status (u16), latency (f64).
 //! Endpoint names are interned per summary and remapped when summaries merge.
 
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::framing::Nanos;
@@ -71,26 +72,80 @@ impl RequestRows {
 
     /// Appends `o`, remapping its endpoint ids.
     pub fn merge(&mut self, o: RequestRows) {
-        let remap: Vec<u32> = o
-            .endpoints
+        if self.is_empty() && self.endpoints.is_empty() {
+            // Nothing to remap: take the columns over (merging a whole file's rows into an
+            // empty summary copied them, in one thread, once per level of the merge).
+            let (u, m) = (self.unparsed_latency, self.missing_latency);
+            *self = o;
+            self.unparsed_latency += u;
+            self.missing_latency += m;
+            return;
+        }
+        *self = RequestRows::concat(vec![std::mem::take(self), o]);
+    }
+
+    /// Concatenates `parts` in order, remapping endpoint ids, as successive [`merge`]s would.
+    ///
+    /// The columns are allocated once at their final size and filled in parallel, a part per
+    /// task: the sequential merge of 64 chunk summaries (and its reallocations) was about
+    /// 100 ms of a 1 GiB run in one thread.
+    ///
+    /// [`merge`]: RequestRows::merge
+    pub fn concat(parts: Vec<RequestRows>) -> RequestRows {
+        let mut out = RequestRows::default();
+        let remaps: Vec<Vec<u32>> = parts
             .iter()
-            .map(|name| match self.index.get(name.as_bytes()) {
-                Some(&id) => id,
-                None => {
-                    let id = self.endpoints.len() as u32;
-                    self.endpoints.push(name.clone());
-                    self.index.insert(name.as_bytes().to_vec(), id);
-                    id
-                }
+            .map(|p| {
+                out.unparsed_latency += p.unparsed_latency;
+                out.missing_latency += p.missing_latency;
+                p.endpoints.iter().map(|name| out.intern(name)).collect()
             })
             .collect();
-        self.time.extend_from_slice(&o.time);
-        self.endpoint
-            .extend(o.endpoint.iter().map(|&i| remap[i as usize]));
-        self.status.extend_from_slice(&o.status);
-        self.latency.extend_from_slice(&o.latency);
-        self.unparsed_latency += o.unparsed_latency;
-        self.missing_latency += o.missing_latency;
+        let n: usize = parts.iter().map(RequestRows::len).sum();
+        out.time = vec![0; n];
+        out.endpoint = vec![0; n];
+        out.status = vec![0; n];
+        out.latency = vec![0.0; n];
+        let mut slots = Vec::with_capacity(parts.len());
+        let (mut t, mut e, mut s, mut l) = (
+            &mut out.time[..],
+            &mut out.endpoint[..],
+            &mut out.status[..],
+            &mut out.latency[..],
+        );
+        for p in &parts {
+            let k = p.len();
+            let (t0, t1) = t.split_at_mut(k);
+            let (e0, e1) = e.split_at_mut(k);
+            let (s0, s1) = s.split_at_mut(k);
+            let (l0, l1) = l.split_at_mut(k);
+            slots.push((t0, e0, s0, l0));
+            (t, e, s, l) = (t1, e1, s1, l1);
+        }
+        slots
+            .into_par_iter()
+            .zip(parts.par_iter().zip(remaps.par_iter()))
+            .for_each(|((t, e, s, l), (p, remap))| {
+                t.copy_from_slice(&p.time);
+                s.copy_from_slice(&p.status);
+                l.copy_from_slice(&p.latency);
+                for (d, &i) in e.iter_mut().zip(&p.endpoint) {
+                    *d = remap[i as usize];
+                }
+            });
+        out
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        match self.index.get(name.as_bytes()) {
+            Some(&id) => id,
+            None => {
+                let id = self.endpoints.len() as u32;
+                self.endpoints.push(name.to_string());
+                self.index.insert(name.as_bytes().to_vec(), id);
+                id
+            }
+        }
     }
 }
 
