@@ -255,17 +255,18 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
             (sum, out)
         })
         .collect();
-    // The records completed by stitching go between the chunks they join, so the parts
-    // keep the input's order.
+    // Absorbing a chunk completes the records cut at its start (the previous chunk's last
+    // record, lines before its first header): they go before the chunk's own, so the rows
+    // keep the input's order and a time-ordered log gives time-ordered requests.
     let mut parts = Vec::with_capacity(outs.len() * 2);
     let mut memo = Memo::new();
     for (sum, out) in outs {
-        parts.push(sum);
         let mut stitched = Summary::new();
         st.absorb(out, limits, &mut |r: &Record<'_>| {
             handle(r, cl, &opts.window, &mut stitched, &mut memo)
         });
         parts.push(stitched);
+        parts.push(sum);
     }
     Summary::merge_all(parts)
 }

@@ -334,3 +334,30 @@ fn since_until_keep_only_the_window() {
     assert_eq!(z["requests"]["count"], 200);
     assert_eq!(z["timeline"][0]["p99_ms"], all["timeline"][60]["p99_ms"]);
 }
+
+/// The same requests in time order (one file: time buckets are runs, windows are slices) and
+/// out of order (the later half as the first input: hashed buckets, filtered windows) give the
+/// same timeline, endpoints and incident.
+#[test]
+fn ordered_and_unordered_requests_aggregate_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = story(60, 20, 30);
+    let lines: Vec<&str> = text.lines().collect();
+    // Cut before a header line so no record is split between the files.
+    let mut cut = lines.len() / 2;
+    while !lines[cut].starts_with("2025-") {
+        cut += 1;
+    }
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, lines[cut..].join("\n") + "\n").unwrap();
+    std::fs::write(&b, lines[..cut].join("\n") + "\n").unwrap();
+    let whole = write_story(dir.path());
+    let (_, ordered, _) = analyze_json(&[whole.to_str().unwrap()]);
+    let (_, unordered, _) = analyze_json(&[a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(ordered["incidents"]
+        .as_array()
+        .is_some_and(|i| i.len() == 1));
+    for key in ["timeline", "endpoints", "incidents", "requests"] {
+        assert_eq!(ordered[key], unordered[key], "{key}");
+    }
+}

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_arrow::bitmap::Bitmap;
@@ -29,6 +30,9 @@ pub struct Frames {
     pub sources: DataFrame,
     /// One row per request: time, endpoint, status, latency_ms.
     pub requests: DataFrame,
+    /// Every request has a time and they are in order (a log read front to back nearly
+    /// always is): time buckets are then runs and a time window is a slice.
+    pub requests_in_time_order: bool,
 }
 
 /// A validity bitmap for `values` (`false` where `missing`), or `None` when nothing is.
@@ -53,7 +57,11 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
         ..
     } = req;
     let time_valid = validity(&time, |t| *t == NO_TIME);
-    let time = Int64Chunked::from_vec_validity("time".into(), time, time_valid);
+    let requests_in_time_order = time_valid.is_none() && time.is_sorted();
+    let mut time = Int64Chunked::from_vec_validity("time".into(), time, time_valid);
+    if requests_in_time_order {
+        time.set_sorted_flag(polars::series::IsSorted::Ascending);
+    }
     let endpoint = UInt32Chunked::from_vec("endpoint_id".into(), endpoint);
     let status =
         UInt32Chunked::from_vec("status".into(), status.into_iter().map(u32::from).collect());
@@ -70,6 +78,9 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
     // classifications hundreds of thousands of times, and building one string per row and
     // column cost 240 ms for the 280 k events of a 1 GiB log (measured), against a few ms here.
     let mut class_ids: HashMap<&Classification, u32> = HashMap::new();
+    // Rows share their classification's allocation (one per distinct record a worker saw):
+    // the pointer finds the id without hashing the classification's strings again.
+    let mut by_ptr: HashMap<*const Classification, u32> = HashMap::new();
     let mut source_ids: HashMap<&str, u32> = HashMap::new();
     let (mut kinds, mut names, mut variants, mut locations) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -80,27 +91,32 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
     for e in events {
         time.push(e.time);
         let c: &Classification = &e.class;
-        let next = class_ids.len() as u32;
-        let id = *class_ids.entry(c).or_insert_with(|| {
-            match c.signature {
-                Some(i) => {
-                    kinds.push("signature");
-                    names.push(catalog.signatures[i].id.clone());
+        if let Some(&id) = by_ptr.get(&Arc::as_ptr(&e.class)) {
+            class_col.push(id);
+        } else {
+            let next = class_ids.len() as u32;
+            let id = *class_ids.entry(c).or_insert_with(|| {
+                match c.signature {
+                    Some(i) => {
+                        kinds.push("signature");
+                        names.push(catalog.signatures[i].id.clone());
+                    }
+                    None => {
+                        kinds.push("exception");
+                        names.push(c.exception_type.clone().unwrap_or_default());
+                    }
                 }
-                None => {
-                    kinds.push("exception");
-                    names.push(c.exception_type.clone().unwrap_or_default());
-                }
-            }
-            variants.push(c.variant.clone());
-            locations.push(
-                c.location
-                    .as_ref()
-                    .map(|l| format!("{}:{}", l.file, l.line)),
-            );
-            next
-        });
-        class_col.push(id);
+                variants.push(c.variant.clone());
+                locations.push(
+                    c.location
+                        .as_ref()
+                        .map(|l| format!("{}:{}", l.file, l.line)),
+                );
+                next
+            });
+            by_ptr.insert(Arc::as_ptr(&e.class), id);
+            class_col.push(id);
+        }
         let next = source_ids.len() as u32;
         let sid = *source_ids.entry(&e.source).or_insert_with(|| {
             sources.push(e.source.to_string());
@@ -135,6 +151,7 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
         classes,
         sources,
         requests,
+        requests_in_time_order,
     })
 }
 
@@ -242,7 +259,21 @@ fn bucketed(lf: LazyFrame, bucket_ns: i64) -> LazyFrame {
 /// Buckets with neither a request nor a signature are left out.
 pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>> {
     let [p50, p95, p99] = quantiles("latency_ms");
-    let req = bucketed(f.requests.clone().lazy(), bucket_ns)
+    let req = if f.requests_in_time_order {
+        // The buckets of ordered times are runs: flagged as sorted, polars groups them by
+        // their boundaries and takes each bucket's quantiles from a slice, instead of
+        // hashing 4.9 M keys and gathering every group (1 GiB log: 130 ms -> 45 ms).
+        let time = f.requests.column("time")?.i64()?;
+        let mut bucket = time.apply_values(|t| t - t.rem_euclid(bucket_ns));
+        bucket.rename("bucket".into());
+        bucket.set_sorted_flag(polars::series::IsSorted::Ascending);
+        let mut df = f.requests.clone();
+        df.with_column(bucket.into_column())?;
+        df.lazy()
+    } else {
+        bucketed(f.requests.clone().lazy(), bucket_ns)
+    };
+    let req = req
         .group_by([col("bucket")])
         .agg([
             len().cast(DataType::UInt64).alias("requests"),
@@ -306,11 +337,23 @@ fn round6(v: f64) -> f64 {
 
 /// Requests, 5xx and p50/p99 latency of the requests in `[start, end)` (nanoseconds).
 pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
-    let df = f
-        .requests
-        .clone()
-        .lazy()
-        .filter(col("time").gt_eq(lit(start)).and(col("time").lt(lit(end))))
+    let lf = if f.requests_in_time_order {
+        // Ordered times: the window is a slice found by binary search, not a filter pass
+        // over every request.
+        let time = f.requests.column("time")?.i64()?.rechunk();
+        let t = time.cont_slice()?;
+        let (a, b) = (
+            t.partition_point(|x| *x < start),
+            t.partition_point(|x| *x < end),
+        );
+        f.requests.slice(a as i64, b.saturating_sub(a)).lazy()
+    } else {
+        f.requests
+            .clone()
+            .lazy()
+            .filter(col("time").gt_eq(lit(start)).and(col("time").lt(lit(end))))
+    };
+    let df = lf
         .select([
             len().cast(DataType::UInt64).alias("requests"),
             col("status")
