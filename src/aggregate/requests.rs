@@ -81,7 +81,15 @@ impl RequestRows {
             self.missing_latency += m;
             return;
         }
-        *self = RequestRows::concat(vec![std::mem::take(self), o]);
+        // Appended in place (amortized): a stream merges one block's rows at a time.
+        let remap: Vec<u32> = o.endpoints.iter().map(|name| self.intern(name)).collect();
+        self.time.extend_from_slice(&o.time);
+        self.endpoint
+            .extend(o.endpoint.iter().map(|&i| remap[i as usize]));
+        self.status.extend_from_slice(&o.status);
+        self.latency.extend_from_slice(&o.latency);
+        self.unparsed_latency += o.unparsed_latency;
+        self.missing_latency += o.missing_latency;
     }
 
     /// Concatenates `parts` in order, remapping endpoint ids, as successive [`merge`]s would.
