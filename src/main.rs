@@ -42,6 +42,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Analyze(args) => {
             let inputs = args.inputs().map_err(anyhow::Error::msg)?;
             let config = args.config()?;
+            // polars keeps a thread pool of its own (one thread per CPU); `--threads` bounds
+            // it too, before its first use, unless POLARS_MAX_THREADS says otherwise.
+            if std::env::var_os("POLARS_MAX_THREADS").is_none() {
+                std::env::set_var("POLARS_MAX_THREADS", config.threads.to_string());
+            }
             let outcome = faultline::analyze(&inputs, &config)?;
             for e in &outcome.errors {
                 eprintln!("faultline: {e}");

@@ -300,18 +300,27 @@ impl Summary {
         // column, not at two copies of everything.
         let frames = trends::frames(requests, &events, catalog).map_err(polars_err)?;
         drop(events);
-        let endpoints = trends::endpoints(&frames, &names).map_err(polars_err)?;
-        let timeline = trends::timeline(&frames, opts.bucket_ns).map_err(polars_err)?;
-        let mut incidents = Vec::new();
-        for w in incident::detect(&timeline, &opts.incident) {
-            incidents.push(incident_report(
-                &frames,
-                &timeline,
-                w,
-                opts,
-                report_end(&timeline),
-            )?);
-        }
+        // Endpoints on one side, the timeline and then its incidents on the other: each is
+        // mostly one thread's work in polars (quantiles group by group), so two cores run
+        // them side by side.
+        let (endpoints, timed) = rayon::join(
+            || trends::endpoints(&frames, &names).map_err(polars_err),
+            || -> Result<_, AggregateError> {
+                let timeline = trends::timeline(&frames, opts.bucket_ns).map_err(polars_err)?;
+                let mut incidents = Vec::new();
+                for w in incident::detect(&timeline, &opts.incident) {
+                    let end = report_end(&timeline);
+                    incidents.push(incident_report(&frames, &timeline, w, opts, end)?);
+                }
+                let by_source = if opts.by_source {
+                    trends::by_source(&frames).map_err(polars_err)?
+                } else {
+                    Vec::new()
+                };
+                Ok((timeline, incidents, by_source))
+            },
+        );
+        let (endpoints, (timeline, incidents, by_source)) = (endpoints?, timed?);
         if count == 0 {
             report.notes.push(
                 "no request lines found: endpoints, latency and incidents need access or request lines"
@@ -327,9 +336,7 @@ impl Summary {
                 .notes
                 .push("no timestamps found: no timeline and no incident detection".into());
         }
-        if opts.by_source {
-            report.by_source = trends::by_source(&frames).map_err(polars_err)?;
-        }
+        report.by_source = by_source;
         report.endpoints = endpoints.clone();
         report.timeline = timeline.clone();
         report.incidents = incidents;
