@@ -106,6 +106,25 @@ impl Memo {
         Arc::clone(&self.source.1)
     }
 
+    /// The classification of the record whose key is in `self.key`; `lines` gives its text
+    /// when it is not memoized yet.
+    fn classify<'l>(
+        &mut self,
+        cl: &Classifier,
+        hit: bool,
+        lines: impl FnOnce() -> Vec<Cow<'l, str>>,
+    ) -> Option<Arc<Classification>> {
+        if let Some(c) = self.map.get(&self.key) {
+            return c.clone();
+        }
+        let c = cl.classify_record(&lines(), hit).map(Arc::new);
+        if self.map.len() >= MEMO_CAP {
+            self.map.clear();
+        }
+        self.map.insert(self.key.clone(), c.clone());
+        c
+    }
+
     pub(crate) fn new() -> Memo {
         Memo {
             map: FxHashMap::default(),
@@ -174,40 +193,39 @@ fn handle(
     } else {
         None
     };
-    let mut lines: Vec<Cow<'_, str>> = Vec::with_capacity(r.lines.len());
-    match json {
+    let c = match json {
         // A JSON object: its message and traceback fields (the time fields are left out).
         Some(j) => {
+            let mut lines: Vec<Cow<'_, str>> = Vec::with_capacity(r.lines.len());
             lines.extend(j.lines.into_iter().map(Cow::Owned));
             lines.extend(r.lines[1..].iter().map(|l| String::from_utf8_lossy(l.text)));
-        }
-        // Text (or a line that starts with `{` but is not JSON).
-        None => {
-            for (i, l) in r.lines.iter().enumerate() {
-                let t = if i == 0 {
-                    strip_leading_time(l.text, &mut memo.tp)
-                } else {
-                    l.text
-                };
-                lines.push(String::from_utf8_lossy(t));
+            memo.key.clear();
+            memo.key.push(u8::from(r.hit) | 2);
+            for l in &lines {
+                memo.key.extend_from_slice(l.as_bytes());
+                memo.key.push(b'\n');
             }
+            memo.classify(cl, r.hit, || lines)
         }
-    }
-    memo.key.clear();
-    memo.key.push(u8::from(r.hit));
-    for l in &lines {
-        memo.key.extend_from_slice(l.as_bytes());
-        memo.key.push(b'\n');
-    }
-    let c = match memo.map.get(&memo.key) {
-        Some(c) => c.clone(),
+        // Text (or a line that starts with `{` but is not JSON): the key is the raw bytes,
+        // and the lines are converted to text only when the memo misses (the conversion of
+        // every line of every repeated traceback was 1.5% of a one-thread run, perf).
         None => {
-            let c = cl.classify_record(&lines, r.hit).map(Arc::new);
-            if memo.map.len() >= MEMO_CAP {
-                memo.map.clear();
+            memo.key.clear();
+            memo.key.push(u8::from(r.hit));
+            let first = strip_leading_time(r.lines[0].text, &mut memo.tp);
+            memo.key.extend_from_slice(first);
+            memo.key.push(b'\n');
+            for l in &r.lines[1..] {
+                memo.key.extend_from_slice(l.text);
+                memo.key.push(b'\n');
             }
-            memo.map.insert(memo.key.clone(), c.clone());
-            c
+            memo.classify(cl, r.hit, || {
+                std::iter::once(first)
+                    .chain(r.lines[1..].iter().map(|l| l.text))
+                    .map(String::from_utf8_lossy)
+                    .collect()
+            })
         }
     };
     if let Some(c) = &c {

@@ -466,10 +466,7 @@ impl RequestReader {
         while let Some(p) = memchr::memchr(b'=', &line[i..]) {
             let eq = i + p;
             // The key runs back from `=` to a space, not into the previous value.
-            let ks = line[i..eq]
-                .iter()
-                .rposition(|c| *c == b' ')
-                .map_or(i, |s| i + s + 1);
+            let ks = memchr::memrchr(b' ', &line[i..eq]).map_or(i, |s| i + s + 1);
             let key = &line[ks..eq];
             let vs = eq + 1;
             let (val, next) = if line.get(vs) == Some(&b'"') {

@@ -24,6 +24,10 @@ pub struct TimeParser {
     cached_secs: i64,
     /// The zone of timestamps that carry none; UTC when `None`.
     zone: Option<TimeZone>,
+    /// The first 16 bytes (`YYYY-MM-DD HH:MM`) of the last ISO time read and their fields:
+    /// consecutive lines share their minute, and comparing 16 bytes replaced parsing five
+    /// numbers (the ISO parser was 5% of a one-thread run, perf).
+    iso_head: Option<([u8; 16], [u32; 5])>,
 }
 
 #[inline]
@@ -110,11 +114,21 @@ impl TimeParser {
         if b[10] != b'T' && b[10] != b' ' && b[10] != b't' {
             return None;
         }
-        let y = digits(b, 0, 4)?;
-        let mo = digits(b, 5, 2)?;
-        let d = digits(b, 8, 2)?;
-        let h = digits(b, 11, 2)?;
-        let mi = digits(b, 14, 2)?;
+        let head: [u8; 16] = b[..16].try_into().ok()?;
+        let [y, mo, d, h, mi] = match self.iso_head {
+            Some((k, f)) if k == head => f,
+            _ => {
+                let f = [
+                    digits(b, 0, 4)?,
+                    digits(b, 5, 2)?,
+                    digits(b, 8, 2)?,
+                    digits(b, 11, 2)?,
+                    digits(b, 14, 2)?,
+                ];
+                self.iso_head = Some((head, f));
+                f
+            }
+        };
         let s = digits(b, 17, 2)?;
         if s > 60 {
             return None;
