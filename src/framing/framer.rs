@@ -235,8 +235,11 @@ impl<'a> StreamFramer<'a> {
             }
             Step::Join(p) => {
                 if p == Phase::Exception && self.phase == Phase::Traceback {
-                    self.validation =
-                        memchr::memmem::find(c.line.text, b"validation error").is_some();
+                    static VALIDATION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+                        std::sync::LazyLock::new(|| {
+                            memchr::memmem::Finder::new("validation error")
+                        });
+                    self.validation = VALIDATION.find(c.line.text).is_some();
                 }
                 if p == Phase::Traceback || c.tb_hit {
                     self.traceback = true;
