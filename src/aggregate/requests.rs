@@ -196,7 +196,7 @@ pub fn endpoint_key(method: &[u8], path: &[u8], out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(method);
     out.push(b' ');
-    let end = memchr::memchr2(b'?', b'#', path).unwrap_or(path.len());
+    let end = crate::classify::request::find2(path, 0, b'?', b'#');
     let mut path = &path[..end];
     // Absolute URLs (`http://host/x`) keep only the path.
     if path.first() != Some(&b'/') {
