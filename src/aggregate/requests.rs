@@ -212,25 +212,27 @@ pub fn endpoint_key(method: &[u8], path: &[u8], out: &mut Vec<u8>) {
         out.push(b'/');
         return;
     }
-    let (mut start, mut flags) = (0, 0u8);
+    // The path is copied in runs between id segments, not segment by segment (a `memmove`
+    // call per short segment was a third of this function, perf).
+    let (mut start, mut flags, mut copied) = (0, 0u8, 0);
     for (i, &c) in path.iter().enumerate() {
         if c == b'/' {
-            push_segment(&path[start..i], flags, out);
-            out.push(b'/');
+            if is_id(&path[start..i], flags) {
+                out.extend_from_slice(&path[copied..start]);
+                out.extend_from_slice(b"{id}");
+                copied = i;
+            }
             (start, flags) = (i + 1, 0);
         } else {
             flags |= CLASS[usize::from(c)];
         }
     }
-    push_segment(&path[start..], flags, out);
-}
-
-fn push_segment(seg: &[u8], flags: u8, out: &mut Vec<u8>) {
-    if is_id(seg, flags) {
+    if is_id(&path[start..], flags) {
+        out.extend_from_slice(&path[copied..start]);
         out.extend_from_slice(b"{id}");
-    } else {
-        out.extend_from_slice(seg);
+        copied = path.len();
     }
+    out.extend_from_slice(&path[copied..]);
 }
 
 /// Whether a segment with these character classes is an id.
