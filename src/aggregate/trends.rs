@@ -202,18 +202,50 @@ fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<i64>> {
     Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.get(i))
 }
 
+/// The requests' `endpoint_id`, `latency_ms` and `is_5xx`, grouped by endpoint (in input
+/// order within one) and flagged sorted: endpoint ids are dense, so a counting sort orders
+/// them in two passes, and polars then groups contiguous runs and takes each endpoint's
+/// quantiles from a slice instead of hashing every id and gathering each group three times.
+fn by_endpoint(f: &Frames, endpoints: usize) -> PolarsResult<DataFrame> {
+    let ids = f.requests.column("endpoint_id")?.u32()?.rechunk();
+    let ids = ids.cont_slice()?;
+    let mut start = vec![0 as IdxSize; endpoints + 1];
+    for &e in ids {
+        start[e as usize + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut perm = vec![0 as IdxSize; ids.len()];
+    for (row, &e) in ids.iter().enumerate() {
+        let at = &mut start[e as usize];
+        perm[*at as usize] = row as IdxSize;
+        *at += 1;
+    }
+    let perm = IdxCa::from_vec("perm".into(), perm);
+    // The status as a bit (`>= 500`), 1/32 of its column's memory to reorder.
+    let is_5xx = f.requests.column("status")?.u32()?.gt_eq(500u32);
+    let mut df = f.requests.select(["endpoint_id", "latency_ms"])?;
+    df.with_column(is_5xx.with_name("is_5xx".into()).into_column())?;
+    let mut df = df.take(&perm)?;
+    drop(perm);
+    df.apply("endpoint_id", |c| {
+        let mut c = c.clone();
+        c.set_sorted_flag(polars::series::IsSorted::Ascending);
+        c
+    })?;
+    Ok(df)
+}
+
 /// Per endpoint: count, 5xx, p50/p95/p99/max latency. Sorted by count descending, then name.
 pub fn endpoints(f: &Frames, names: &[String]) -> PolarsResult<Vec<EndpointReport>> {
     let [p50, p95, p99] = quantiles("latency_ms");
-    let df = f
-        .requests
-        .clone()
+    let df = by_endpoint(f, names.len())?
         .lazy()
         .group_by([col("endpoint_id")])
         .agg([
             len().cast(DataType::UInt64).alias("count"),
-            col("status")
-                .gt_eq(lit(500u32))
+            col("is_5xx")
                 .sum()
                 .cast(DataType::UInt64)
                 .alias("errors_5xx"),
