@@ -9,6 +9,7 @@
 //! the shipped catalog).
 
 pub mod catalog;
+mod ingress;
 mod normalize;
 pub mod request;
 pub mod traceback;
