@@ -177,6 +177,18 @@ impl Frames {
     }
 }
 
+/// `requests` (rows) and `errors_5xx` (status 500 and up).
+fn requests_and_5xx() -> [Expr; 2] {
+    [
+        len().cast(DataType::UInt64).alias("requests"),
+        col("status")
+            .gt_eq(lit(500u32))
+            .sum()
+            .cast(DataType::UInt64)
+            .alias("errors_5xx"),
+    ]
+}
+
 fn quantiles(c: &str) -> [Expr; 3] {
     [
         col(c).quantile(lit(0.5), Q).alias("p50_ms"),
@@ -319,17 +331,8 @@ fn sorted_buckets(f: &Frames, bucket_ns: i64) -> PolarsResult<Option<(DataFrame,
 /// Buckets with neither a request nor a signature are left out.
 pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>> {
     let [p50, p95, p99] = quantiles("latency_ms");
-    let aggs = [
-        len().cast(DataType::UInt64).alias("requests"),
-        col("status")
-            .gt_eq(lit(500u32))
-            .sum()
-            .cast(DataType::UInt64)
-            .alias("errors_5xx"),
-        p50,
-        p95,
-        p99,
-    ];
+    let [requests, errors_5xx] = requests_and_5xx();
+    let aggs = [requests, errors_5xx, p50, p95, p99];
     let sb = sorted_buckets(f, bucket_ns)?;
     let req = match sb {
         // The buckets of ordered times are runs: flagged as sorted, polars groups them by
@@ -416,14 +419,11 @@ pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
             .lazy()
             .filter(col("time").gt_eq(lit(start)).and(col("time").lt(lit(end))))
     };
+    let [requests, errors_5xx] = requests_and_5xx();
     let df = lf
         .select([
-            len().cast(DataType::UInt64).alias("requests"),
-            col("status")
-                .gt_eq(lit(500u32))
-                .sum()
-                .cast(DataType::UInt64)
-                .alias("errors_5xx"),
+            requests,
+            errors_5xx,
             col("latency_ms").quantile(lit(0.5), Q).alias("p50_ms"),
             col("latency_ms").quantile(lit(0.99), Q).alias("p99_ms"),
         ])

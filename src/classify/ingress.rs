@@ -20,6 +20,19 @@ pub(crate) struct Groups {
     pub unit: Option<Range<usize>>,
 }
 
+impl Groups {
+    /// The groups of a layout regex's match (`method`, `path`, `status` are required).
+    pub(crate) fn from_captures(c: &regex::bytes::Captures<'_>) -> Option<Groups> {
+        Some(Groups {
+            method: c.name("method")?.range(),
+            path: c.name("path")?.range(),
+            status: c.name("status")?.range(),
+            latency: c.name("latency").map(|m| m.range()),
+            unit: c.name("unit").map(|m| m.range()),
+        })
+    }
+}
+
 /// What a hand-written reader says about a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fast {
@@ -156,14 +169,7 @@ mod tests {
     }
 
     fn by_regex(re: &Regex, line: &[u8]) -> Option<Groups> {
-        let c = re.captures(line)?;
-        Some(Groups {
-            method: c.name("method")?.range(),
-            path: c.name("path")?.range(),
-            status: c.name("status")?.range(),
-            latency: c.name("latency").map(|m| m.range()),
-            unit: c.name("unit").map(|m| m.range()),
-        })
+        Groups::from_captures(&re.captures(line)?)
     }
 
     const LINE: &str = r#"10.82.212.177 - - [10/Jan/2025:06:01:14 +0000] "GET /api/v1/users/49195/profile HTTP/1.1" 200 8552 "-" "Mozilla/5.0 (X11; Linux x86_64)" 695 0.007 [default-backend-8000] [] 10.0.3.17:8000 2638 0.007 200 ac81d075946f69ebc190d1df9182fbfa"#;

@@ -117,14 +117,7 @@ impl Layout {
                 Fast::Unsure => {}
             }
         }
-        let c = self.pattern.captures(line)?;
-        Some(Groups {
-            method: c.name("method")?.range(),
-            path: c.name("path")?.range(),
-            status: c.name("status")?.range(),
-            latency: c.name("latency").map(|m| m.range()),
-            unit: c.name("unit").map(|m| m.range()),
-        })
+        Groups::from_captures(&self.pattern.captures(line)?)
     }
 }
 
