@@ -8,12 +8,12 @@
 
 use std::path::Path;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use memchr::memmem;
 use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::ingress::{ingress_nginx, Fast, Groups};
+use super::Literals;
 use crate::error::CatalogError;
 
 /// The built-in request layouts.
@@ -121,15 +121,6 @@ impl Layout {
     }
 }
 
-/// The layout anchors' searcher: the packed (Teddy) one when the CPU has it. Left to itself,
-/// `AhoCorasick` chose a rare-byte prefilter for the built-in anchors whose false candidates
-/// (`:` of ` time: `) cost 7.5% of a one-thread run (perf).
-#[derive(Debug, Clone)]
-enum Anchors {
-    Packed(aho_corasick::packed::Searcher),
-    Automaton(AhoCorasick),
-}
-
 #[derive(Debug, Clone, Default)]
 struct JsonKeys {
     method: Vec<memmem::Finder<'static>>,
@@ -203,7 +194,7 @@ pub struct RequestReader {
     layouts: Vec<Layout>,
     /// Every distinct layout anchor in one automaton: a line without any (most lines) skips
     /// the layouts after one search instead of one `memmem` per layout and anchor.
-    anchors: Option<Anchors>,
+    anchors: Option<Literals>,
     /// The same anchors, one finder each.
     anchor_finders: Vec<memmem::Finder<'static>>,
     /// `@last=UNIT`: the last number of an access line is the latency.
@@ -310,23 +301,14 @@ impl RequestReader {
             }
             bits.push(b);
         }
-        let packed = aho_corasick::packed::Config::new()
-            .builder()
-            .extend(&distinct)
-            .build();
         self.anchors = if distinct.is_empty() {
             None
-        } else if let Some(p) = packed {
-            Some(Anchors::Packed(p))
         } else {
-            let ac = AhoCorasick::builder()
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(&distinct)
-                .map_err(|e| CatalogError::Syntax {
-                    path: path.into(),
-                    reason: format!("request layout anchors: {e}"),
-                })?;
-            Some(Anchors::Automaton(ac))
+            let lits = Literals::new(&distinct).map_err(|e| CatalogError::Syntax {
+                path: path.into(),
+                reason: format!("request layout anchors: {e}"),
+            })?;
+            Some(lits)
         };
         self.anchor_finders = distinct
             .iter()
@@ -432,10 +414,7 @@ impl RequestReader {
 
     fn read_layouts<'a>(&self, line: &'a [u8]) -> Option<Request<'a>> {
         // Lines with an anchor are few: they look for the other anchors one by one.
-        let first = match self.anchors.as_ref()? {
-            Anchors::Packed(p) => p.find(line)?,
-            Anchors::Automaton(a) => a.find(line)?,
-        };
+        let first = self.anchors.as_ref()?.find(line)?;
         let mut present = 1u64 << first.pattern().as_usize();
         for (i, f) in self.anchor_finders.iter().enumerate() {
             if present & (1 << i) == 0 && f.find(&line[first.start()..]).is_some() {
