@@ -91,11 +91,9 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
     for e in events {
         time.push(e.time);
         let c: &Classification = &e.class;
-        if let Some(&id) = by_ptr.get(&Arc::as_ptr(&e.class)) {
-            class_col.push(id);
-        } else {
+        let id = *by_ptr.entry(Arc::as_ptr(&e.class)).or_insert_with(|| {
             let next = class_ids.len() as u32;
-            let id = *class_ids.entry(c).or_insert_with(|| {
+            *class_ids.entry(c).or_insert_with(|| {
                 match c.signature {
                     Some(i) => {
                         kinds.push("signature");
@@ -113,10 +111,9 @@ pub fn frames(req: RequestRows, events: &[EventRow], catalog: &Catalog) -> Polar
                         .map(|l| format!("{}:{}", l.file, l.line)),
                 );
                 next
-            });
-            by_ptr.insert(Arc::as_ptr(&e.class), id);
-            class_col.push(id);
-        }
+            })
+        });
+        class_col.push(id);
         let next = source_ids.len() as u32;
         let sid = *source_ids.entry(&e.source).or_insert_with(|| {
             sources.push(e.source.to_string());
@@ -333,8 +330,7 @@ pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>>
     let [p50, p95, p99] = quantiles("latency_ms");
     let [requests, errors_5xx] = requests_and_5xx();
     let aggs = [requests, errors_5xx, p50, p95, p99];
-    let sb = sorted_buckets(f, bucket_ns)?;
-    let req = match sb {
+    let req = match sorted_buckets(f, bucket_ns)? {
         // The buckets of ordered times are runs: flagged as sorted, polars groups them by
         // their boundaries and takes each bucket's quantiles from a slice, instead of
         // hashing 4.9 M keys and gathering every group (1 GiB log: 130 ms -> 45 ms). The key
