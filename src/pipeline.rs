@@ -21,7 +21,7 @@ use crate::framing::{
     detect, expand_json, frame_chunk, Layout, Limits, Nanos, Record, Stitcher, TimeParser,
     Unwrapper, YearHint,
 };
-use crate::input::{self, BlockReader, Opened, Source};
+use crate::input::{self, BlockReader, Mapped, Opened, Source};
 
 /// How a run reads and splits its inputs.
 #[derive(Debug, Clone)]
@@ -257,8 +257,15 @@ fn auto_chunk(len: usize, opts: &ScanOptions) -> usize {
     })
 }
 
-/// Frames and classifies a buffer of whole lines, continuing `st`'s streams.
-fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOptions) -> Summary {
+/// Frames and classifies a buffer of whole lines, continuing `st`'s streams; `map` is the
+/// file mapping `buf` lies in, whose pages are released as each chunk is done.
+fn scan_buffer(
+    buf: &[u8],
+    map: Option<&Mapped>,
+    st: &mut Stitcher,
+    cl: &Classifier,
+    opts: &ScanOptions,
+) -> Summary {
     let limits = &opts.limits;
     let chunks = split_lines(buf, auto_chunk(buf.len(), opts));
     let outs: Vec<_> = chunks
@@ -270,6 +277,9 @@ fn scan_buffer(buf: &[u8], st: &mut Stitcher, cl: &Classifier, opts: &ScanOption
             let out = frame_chunk(chunk, &hits, limits, &mut |r: &Record<'_>| {
                 handle(r, cl, &opts.window, &mut sum, &mut memo)
             });
+            if let Some(m) = map {
+                m.release(chunk);
+            }
             (sum, out)
         })
         .collect();
@@ -328,21 +338,21 @@ impl SourceScan<'_> {
         if let Some(mut u) = self.unwrap.take() {
             let mut out = Vec::new();
             u.finish(&mut out);
-            self.text(&out);
+            self.text(&out, None);
             self.total.unwrap.add(&u.stats);
         }
     }
 
-    /// Frames and classifies a buffer of text lines.
-    fn text(&mut self, buf: &[u8]) {
-        let s = scan_buffer(buf, &mut self.st, self.cl, self.opts);
+    /// Frames and classifies a buffer of text lines (in `map`, when mapped).
+    fn text(&mut self, buf: &[u8], map: Option<&Mapped>) {
+        let s = scan_buffer(buf, map, &mut self.st, self.cl, self.opts);
         self.total.merge(s);
     }
 
-    /// Reads a buffer of whole lines in the part's layout.
-    fn lines(&mut self, buf: &[u8]) {
+    /// Reads a buffer of whole lines in the part's layout (in `map`, when mapped).
+    fn lines(&mut self, buf: &[u8], map: Option<&Mapped>) {
         let Some(u) = self.unwrap.as_mut() else {
-            return self.text(buf);
+            return self.text(buf, map);
         };
         // Unwrapping is sequential; overlap it with the parallel framing of the previous
         // block (`rayon::join`), so a wrapped file costs about one extra pass on one core.
@@ -350,6 +360,9 @@ impl SourceScan<'_> {
         let mut cur = Vec::new();
         if let Some(first) = blocks.first() {
             u.feed(first, &mut cur);
+            if let Some(m) = map {
+                m.release(first);
+            }
         }
         for i in 1..=blocks.len() {
             let mut next = Vec::new();
@@ -358,9 +371,12 @@ impl SourceScan<'_> {
                 || {
                     if let Some(b) = blocks.get(i) {
                         u.feed(b, &mut next);
+                        if let Some(m) = map {
+                            m.release(b);
+                        }
                     }
                 },
-                || scan_buffer(&cur, st, cl, opts),
+                || scan_buffer(&cur, None, st, cl, opts),
             );
             self.total.merge(s);
             cur = next;
@@ -376,7 +392,7 @@ impl SourceScan<'_> {
             Ok(Opened::Mapped(m)) => {
                 self.total.bytes += m.len() as u64;
                 self.start_part(&m[..m.len().min(HEAD)], year);
-                self.lines(&m);
+                self.lines(&m, Some(&m));
                 m.truncated()
                     .then(|| InputError::Truncated { path: src.name() })
             }
@@ -431,7 +447,7 @@ impl SourceScan<'_> {
                         self.start_part(head, year);
                         first = false;
                     }
-                    self.lines(&data);
+                    self.lines(&data, None);
                     blocks.recycle(data);
                     if err.is_some() {
                         break;

@@ -209,6 +209,32 @@ impl Mapped {
     pub fn truncated(&self) -> bool {
         self.guard.faulted()
     }
+
+    /// Drops the page-table entries of the whole pages of `part`, a slice of this mapping
+    /// the scan has read (anything else is ignored). Unmapping a 1 GiB mapping at the end
+    /// of a scan took 45 ms on one thread while the other waited; released chunk by chunk
+    /// by the threads that read them, that work is spread over the parallel scan (and the
+    /// mapped file no longer counts in the process's resident memory).
+    pub fn release(&self, part: &[u8]) {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        let base = self.map.as_ptr() as usize;
+        let (start, end) = (part.as_ptr() as usize, part.as_ptr() as usize + part.len());
+        if page == 0 || start < base || end > base + self.map.len() {
+            return;
+        }
+        let (lo, hi) = (start.next_multiple_of(page), end / page * page);
+        if hi > lo {
+            // SAFETY: [lo, hi) is whole pages inside this read-only private file mapping.
+            // MADV_DONTNEED only drops their page-table entries: the next read of those bytes
+            // maps them again from the file (the page cache), with the same content, so the
+            // slices that still point there stay valid. Pages the SIGBUS guard replaced are
+            // private zero pages, and stay zeros.
+            unsafe {
+                libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED);
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for Mapped {
