@@ -361,3 +361,57 @@ fn ordered_and_unordered_requests_aggregate_the_same() {
         assert_eq!(ordered[key], unordered[key], "{key}");
     }
 }
+
+/// Buckets of ordered times are found by comparing with the next boundary: a request on a
+/// boundary, gaps of one bucket and of hours, and a 30 s bucket give the same timeline as the
+/// same requests out of order (hashed buckets, computed by division).
+#[test]
+fn bucket_boundaries_and_gaps_ordered_and_unordered() {
+    let dir = tempfile::tempdir().unwrap();
+    let times = [
+        "2025-01-10 06:00:00,000",
+        "2025-01-10 06:00:29,999",
+        "2025-01-10 06:00:30,000",
+        "2025-01-10 06:01:30,000",
+        "2025-01-10 09:17:00,001",
+        "2025-01-10 09:17:29,999",
+        "2025-01-11 00:00:00,000",
+    ];
+    let line = |t: &str, i: usize| {
+        format!(
+            "{t} - app.middleware.timing - INFO - request method=GET path=/api/v1/health status=200 duration_ms={}.5\n",
+            10 + i
+        )
+    };
+    let ordered: String = times.iter().enumerate().map(|(i, t)| line(t, i)).collect();
+    let reversed: String = times
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| line(t, i))
+        .collect();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, ordered).unwrap();
+    std::fs::write(&b, reversed).unwrap();
+    let (_, x, _) = analyze_json(&["--bucket", "30s", a.to_str().unwrap()]);
+    let (_, y, _) = analyze_json(&["--bucket", "30s", b.to_str().unwrap()]);
+    assert_eq!(x["timeline"], y["timeline"]);
+    let starts: Vec<&str> = x["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bucket"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2025-01-10T06:00:00.000Z",
+            "2025-01-10T06:00:30.000Z",
+            "2025-01-10T06:01:30.000Z",
+            "2025-01-10T09:17:00.000Z",
+            "2025-01-11T00:00:00.000Z"
+        ]
+    );
+    assert_eq!(x["timeline"][0]["requests"], 2);
+    assert_eq!(x["timeline"][3]["requests"], 2);
+}
