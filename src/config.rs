@@ -37,8 +37,7 @@ impl Config {
                 requests.add_str(&f, &text)?;
             }
         }
-        let mut classifier = Classifier::new(catalog);
-        classifier.set_requests(Some(requests));
+        let classifier = Classifier::with_requests(catalog, Some(requests));
         Ok(Config {
             classifier,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),

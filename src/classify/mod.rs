@@ -14,6 +14,8 @@ mod normalize;
 pub mod request;
 pub mod traceback;
 
+use std::sync::OnceLock;
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::framing::Hit;
@@ -58,7 +60,10 @@ pub struct Classification {
 pub struct Classifier {
     catalog: Catalog,
     /// Every signature's pattern, in catalog order: one pass finds which match a text.
-    set: regex::RegexSet,
+    /// Compiled on the first record that needs it, by the worker that meets it (compiling it
+    /// before the scan was 7-10 ms of start-up on one core while the other waited; each
+    /// pattern was already compiled, so validated, on its own).
+    set: OnceLock<regex::RegexSet>,
     /// The smallest set of literals that covers every anchor (an anchor that contains another
     /// is dropped), for the pass over all bytes. Fewer literals mean fewer false candidates in
     /// the SIMD (Teddy) search, whose cost dominates a run.
@@ -125,15 +130,21 @@ impl Literals {
 }
 
 impl Classifier {
-    /// Builds the prefilter over every signature's anchors.
+    /// Builds the prefilter over every signature's anchors; requests are read with the
+    /// built-in layouts.
     pub fn new(catalog: Catalog) -> Classifier {
+        let requests = RequestReader::builtin().expect("built-in request layouts are valid");
+        Classifier::with_requests(catalog, Some(requests))
+    }
+
+    /// Builds the prefilter over every signature's anchors; `requests` reads request lines
+    /// (`None`: no request analysis).
+    pub fn with_requests(catalog: Catalog, requests: Option<RequestReader>) -> Classifier {
         let anchors: Vec<&str> = catalog
             .signatures
             .iter()
             .flat_map(|s| s.anchors.iter().map(String::as_str))
             .collect();
-        let set = regex::RegexSet::new(catalog.signatures.iter().map(|s| s.pattern.as_str()))
-            .expect("each pattern compiled on its own");
         let mut lits: Vec<&str> = anchors.iter().map(|a| rare_tail(a)).collect();
         lits.push(TRACEBACK_ANCHOR);
         lits.sort_unstable();
@@ -151,11 +162,11 @@ impl Classifier {
         let prefilter = Literals::new(&minimal).expect("anchors are validated literals");
         Classifier {
             catalog,
-            set,
+            set: OnceLock::new(),
             prefilter,
             prefilter_lits,
             traceback_id,
-            requests: Some(RequestReader::builtin().expect("built-in request layouts are valid")),
+            requests,
         }
     }
 
@@ -167,6 +178,14 @@ impl Classifier {
     /// The request reader, unless request analysis is off.
     pub fn requests(&self) -> Option<&RequestReader> {
         self.requests.as_ref()
+    }
+
+    /// The signatures' regex set, compiled on first use.
+    fn set(&self) -> &regex::RegexSet {
+        self.set.get_or_init(|| {
+            regex::RegexSet::new(self.catalog.signatures.iter().map(|s| s.pattern.as_str()))
+                .expect("each pattern compiled on its own")
+        })
     }
 
     /// Replaces the request reader; `None` turns request analysis off.
@@ -221,7 +240,7 @@ impl Classifier {
                 }
                 // One pass of the set finds every signature that matches; the lowest index
                 // (catalog order) wins, and only its regex is run again for the captures.
-                if let Some(i) = self.set.matches(text).iter().next() {
+                if let Some(i) = self.set().matches(text).iter().next() {
                     let sig = &self.catalog.signatures[i];
                     if let Some(c) = sig.pattern.captures(text) {
                         let from_group = sig
