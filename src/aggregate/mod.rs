@@ -219,7 +219,7 @@ impl Summary {
     }
 
     /// Merges `parts` in order into one summary, as successive [`Summary::merge`]s would; the
-    /// request rows are concatenated in parallel, in one copy.
+    /// request blocks are moved, not copied.
     pub fn merge_all(parts: Vec<Summary>) -> Summary {
         let mut total = Summary::new();
         let mut rows = Vec::with_capacity(parts.len());
@@ -287,7 +287,10 @@ impl Summary {
         let requests = std::mem::take(&mut self.requests);
         let events = std::mem::take(&mut self.events);
         let mut report = self.counts_report(catalog);
-        let with_latency = requests.latency.iter().filter(|l| !l.is_nan()).count() as u64;
+        let with_latency = requests
+            .column(|b| &b.latency)
+            .filter(|l| !l.is_nan())
+            .count() as u64;
         report.requests = RequestSummary {
             count: requests.len() as u64,
             with_latency,
@@ -549,6 +552,72 @@ fn sorted_by<K: Ord, T>(m: HashMap<K, u64>, f: impl Fn(K, u64) -> T) -> Vec<T> {
 mod tests {
     use super::*;
     use crate::classify::Classifier;
+
+    /// 60 000 requests 10 ms apart (ten one-minute buckets) in parts of 20 000.
+    fn request_parts() -> Vec<RequestRows> {
+        (0..3)
+            .map(|p| {
+                let mut r = RequestRows::default();
+                for i in 0..20_000 {
+                    let n = p * 20_000 + i;
+                    let path = format!("/api/v1/{}/{n}", ["a", "b", "c"][n % 3]);
+                    let status = if n % 97 == 0 { 500 } else { 200 };
+                    let latency = (n % 13 != 0).then(|| (n % 1000) as f64 / 7.0);
+                    r.push(
+                        Some(n as i64 * 10_000_000),
+                        b"GET",
+                        path.as_bytes(),
+                        status,
+                        latency,
+                    );
+                }
+                r
+            })
+            .collect()
+    }
+
+    /// Request blocks become the frame's chunks: the timeline, endpoints and windows over
+    /// three blocks (in order, then out of order) equal those over one column.
+    #[test]
+    fn blocks_aggregate_as_one_column() {
+        let catalog = Catalog::builtin().unwrap();
+        let mut one = RequestRows::default();
+        for p in request_parts() {
+            one.merge(p);
+        }
+        assert_eq!(one.blocks.len(), 1);
+        let blocks = RequestRows::concat(request_parts());
+        assert_eq!(blocks.blocks.len(), 3);
+        let mut reversed = request_parts();
+        reversed.reverse();
+        let reversed = RequestRows::concat(reversed);
+        let names = one.endpoints.clone();
+        let f1 = trends::frames(one, &[], &catalog).unwrap();
+        let f3 = trends::frames(blocks, &[], &catalog).unwrap();
+        let fr = trends::frames(reversed, &[], &catalog).unwrap();
+        assert!(f1.requests_in_time_order && f3.requests_in_time_order);
+        assert!(!fr.requests_in_time_order);
+        assert_eq!(f3.requests.column("time").unwrap().n_chunks(), 3);
+        let minute = 60_000_000_000;
+        let timeline = trends::timeline(&f1, minute).unwrap();
+        assert_eq!(timeline.len(), 10);
+        assert_eq!(trends::timeline(&f3, minute).unwrap(), timeline);
+        assert_eq!(trends::timeline(&fr, minute).unwrap(), timeline);
+        let endpoints = trends::endpoints(&f1, &names).unwrap();
+        assert_eq!(endpoints.len(), 3);
+        assert_eq!(trends::endpoints(&f3, &names).unwrap(), endpoints);
+        for (a, b) in [
+            (0, 100_000_000_000),
+            (123_456_789, 250_000_000_000),
+            (199_990_000_000, 200_010_000_000),
+            (0, i64::MAX),
+            (700_000_000_000, i64::MAX),
+        ] {
+            let w = trends::window(&f1, a, b).unwrap();
+            assert_eq!(trends::window(&f3, a, b).unwrap(), w, "[{a}, {b})");
+            assert_eq!(trends::window(&fr, a, b).unwrap(), w, "[{a}, {b})");
+        }
+    }
 
     #[test]
     fn merge_is_order_independent() {
