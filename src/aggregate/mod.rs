@@ -290,22 +290,25 @@ impl Summary {
         let requests = std::mem::take(&mut self.requests);
         let events = std::mem::take(&mut self.events);
         let mut report = self.counts_report(catalog);
-        let with_latency = requests
-            .column(|b| &b.latency)
-            .filter(|l| !l.is_nan())
-            .count() as u64;
-        report.requests = RequestSummary {
-            count: requests.len() as u64,
-            with_latency,
-            unparsed_latency: requests.unparsed_latency,
-            missing_latency: requests.missing_latency,
-            bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
-        };
         let (count, names) = (requests.len(), requests.endpoints.clone());
+        let (unparsed_latency, missing_latency) =
+            (requests.unparsed_latency, requests.missing_latency);
         // The frame takes the columns over one by one, so memory peaks at the rows plus one
         // column, not at two copies of everything.
         let frames = trends::frames(requests, &events, catalog).map_err(polars_err)?;
         drop(events);
+        // Missing latencies are the column's nulls (polars counts them as it builds it).
+        let with_latency = frames
+            .requests
+            .column("latency_ms")
+            .map_or(0, |c| c.len() - c.null_count()) as u64;
+        report.requests = RequestSummary {
+            count: count as u64,
+            with_latency,
+            unparsed_latency,
+            missing_latency,
+            bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
+        };
         // Endpoints on one side, the timeline and then its incidents on the other: each is
         // mostly one thread's work in polars (quantiles group by group), so two cores run
         // them side by side.

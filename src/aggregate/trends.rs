@@ -81,7 +81,9 @@ fn request_frame(req: RequestRows) -> PolarsResult<(DataFrame, bool)> {
         statuses.push(b.status);
         latencies.push(b.latency);
     }
-    let (chunked, (status, latency)) = rayon::join(
+    // The latency column (the largest copy) and its validity on one side; the time and
+    // endpoint chunks and the status column on the other.
+    let (chunked, latency) = rayon::join(
         || -> PolarsResult<_> {
             let mut in_order = true;
             let mut prev = i64::MIN;
@@ -100,13 +102,14 @@ fn request_frame(req: RequestRows) -> PolarsResult<(DataFrame, bool)> {
             for e in ids {
                 endpoint.append_owned(UInt32Chunked::from_vec("endpoint_id".into(), e))?;
             }
-            Ok((time, endpoint, in_order))
-        },
-        || {
             let mut status = Vec::with_capacity(n);
             for s in statuses {
                 status.extend(s.iter().map(|&s| u32::from(s)));
             }
+            let status = UInt32Chunked::from_vec("status".into(), status);
+            Ok((time, endpoint, status, in_order))
+        },
+        || {
             // One block (a stream's rows) moves; blocks are freed as they are copied.
             let latency = if latencies.len() == 1 {
                 latencies.into_iter().next().unwrap_or_default()
@@ -117,13 +120,11 @@ fn request_frame(req: RequestRows) -> PolarsResult<(DataFrame, bool)> {
                 }
                 latency
             };
-            (status, latency)
+            let valid = validity(&latency, |l| l.is_nan());
+            Float64Chunked::from_vec_validity("latency_ms".into(), latency, valid)
         },
     );
-    let (time, endpoint, requests_in_time_order) = chunked?;
-    let status = UInt32Chunked::from_vec("status".into(), status);
-    let latency_valid = validity(&latency, |l| l.is_nan());
-    let latency = Float64Chunked::from_vec_validity("latency_ms".into(), latency, latency_valid);
+    let (time, endpoint, status, requests_in_time_order) = chunked?;
     let (time, endpoint, status, latency) = (
         time.into_column(),
         endpoint.into_column(),
