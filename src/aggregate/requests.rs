@@ -11,8 +11,9 @@ use crate::framing::Nanos;
 /// `i64::MIN` marks a request without a time in [`RequestBlock::time`].
 pub const NO_TIME: i64 = i64::MIN;
 
-/// Blocks with fewer rows are appended to the block before them when summaries merge (a
-/// stream block's or a chunk boundary's few rows), so the blocks stay few and large.
+/// Blocks with fewer rows are appended to the block before them when summaries are
+/// concatenated (a small chunk's or a chunk boundary's few rows), so the blocks stay few and
+/// large.
 const SMALL_BLOCK: usize = 1 << 14;
 
 /// A block of request columns.
