@@ -40,6 +40,13 @@ impl RequestBlock {
         self.time.is_empty()
     }
 
+    /// Renumbers the endpoint ids: `remap[old]` is the new id.
+    fn renumber(&mut self, remap: &[u32]) {
+        for e in &mut self.endpoint {
+            *e = remap[*e as usize];
+        }
+    }
+
     fn append(&mut self, o: &RequestBlock) {
         self.time.extend_from_slice(&o.time);
         self.endpoint.extend_from_slice(&o.endpoint);
@@ -111,14 +118,6 @@ impl RequestRows {
         self.blocks.iter().all(RequestBlock::is_empty)
     }
 
-    /// The values of a column, block after block.
-    pub fn column<'a, T: 'a>(
-        &'a self,
-        col: impl Fn(&'a RequestBlock) -> &'a [T] + 'a,
-    ) -> impl Iterator<Item = &'a T> + 'a {
-        self.blocks.iter().flat_map(move |b| col(b).iter())
-    }
-
     /// Appends `o`, remapping its endpoint ids: into an empty summary its blocks move, else
     /// its rows are copied onto the end of the last block (a stream merges one block's rows
     /// at a time: they grow one set of columns in place, as they would be read into one).
@@ -131,9 +130,7 @@ impl RequestRows {
         self.unparsed_latency += o.unparsed_latency;
         self.missing_latency += o.missing_latency;
         for b in &mut o.blocks {
-            for e in &mut b.endpoint {
-                *e = remap[*e as usize];
-            }
+            b.renumber(&remap);
             match self.blocks.last_mut() {
                 Some(last) => last.append(b),
                 None => self.blocks.push(std::mem::take(b)),
@@ -165,13 +162,7 @@ impl RequestRows {
             .par_iter_mut()
             .zip(remaps.par_iter())
             .filter(|(_, remap)| remap.iter().enumerate().any(|(i, &j)| i as u32 != j))
-            .for_each(|(p, remap)| {
-                for b in &mut p.blocks {
-                    for e in &mut b.endpoint {
-                        *e = remap[*e as usize];
-                    }
-                }
-            });
+            .for_each(|(p, remap)| p.blocks.iter_mut().for_each(|b| b.renumber(remap)));
         for p in parts {
             for b in p.blocks {
                 match out.blocks.last_mut() {
@@ -416,8 +407,9 @@ mod tests {
         b.push(Some(3), b"GET", b"/a", 200, Some(2.0));
         a.merge(b);
         assert_eq!(a.endpoints, vec!["GET /a", "GET /b"]);
-        let ids: Vec<u32> = a.column(|b| &b.endpoint).copied().collect();
+        let ids: Vec<u32> = a.blocks.iter().flat_map(|b| b.endpoint.clone()).collect();
         assert_eq!(ids, vec![0, 1, 0]);
-        assert!(a.column(|b| &b.latency).nth(1).unwrap().is_nan());
+        let latency: Vec<f64> = a.blocks.iter().flat_map(|b| b.latency.clone()).collect();
+        assert!(latency[1].is_nan());
     }
 }
