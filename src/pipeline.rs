@@ -257,6 +257,11 @@ fn auto_chunk(len: usize, opts: &ScanOptions) -> usize {
     })
 }
 
+/// The shortest request line expected, in bytes, to make room for a chunk's request rows
+/// ahead (an access line with a short path and no latency is about 90 bytes; a plain
+/// `genlog.py` log averages 219 bytes a request, counting the other lines).
+const BYTES_PER_REQUEST: usize = 96;
+
 /// Frames and classifies a buffer of whole lines, continuing `st`'s streams; `map` is the
 /// file mapping `buf` lies in, whose pages are released as each chunk is done.
 fn scan_buffer(
@@ -273,6 +278,7 @@ fn scan_buffer(
         .map(|chunk| {
             let hits = cl.prefilter(chunk);
             let mut sum = Summary::new();
+            sum.requests.expect(chunk.len() / BYTES_PER_REQUEST);
             let mut memo = Memo::new();
             let out = frame_chunk(chunk, &hits, limits, &mut |r: &Record<'_>| {
                 handle(r, cl, &opts.window, &mut sum, &mut memo)

@@ -10,6 +10,8 @@ mod requests;
 mod trends;
 
 use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -121,12 +123,12 @@ impl Seen {
 #[derive(Debug, Default, Clone)]
 struct SigAgg {
     seen: Seen,
-    types: HashMap<String, u64>,
-    variants: HashMap<String, u64>,
-    locations: HashMap<Location, u64>,
+    types: FxHashMap<String, u64>,
+    variants: FxHashMap<String, u64>,
+    locations: FxHashMap<Location, u64>,
 }
 
-fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut HashMap<K, u64>, b: &HashMap<K, u64>) {
+fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut FxHashMap<K, u64>, b: &FxHashMap<K, u64>) {
     for (k, v) in b {
         *a.entry(k.clone()).or_insert(0) += v;
     }
@@ -135,8 +137,8 @@ fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut HashMap<K, u64>, b: &Ha
 /// Everything counted so far. Cheap to create; merge partial summaries with [`Summary::merge`].
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
-    sigs: HashMap<usize, SigAgg>,
-    exceptions: HashMap<(String, String), Seen>,
+    sigs: FxHashMap<usize, SigAgg>,
+    exceptions: FxHashMap<(String, String), Seen>,
     range: Seen,
     /// Bytes read (decompressed for compressed inputs).
     pub bytes: u64,
@@ -185,7 +187,7 @@ impl Summary {
 
     /// Counts one classified record.
     pub fn add(&mut self, t: Option<Nanos>, c: &Classification) {
-        fn bump<K: std::hash::Hash + Eq + Clone>(m: &mut HashMap<K, u64>, k: &K) {
+        fn bump<K: std::hash::Hash + Eq + Clone>(m: &mut FxHashMap<K, u64>, k: &K) {
             match m.get_mut(k) {
                 Some(n) => *n += 1,
                 None => {
@@ -542,13 +544,13 @@ fn incident_report(
     })
 }
 
-fn sorted<T>(m: HashMap<String, u64>, f: impl Fn(String, u64) -> T) -> Vec<T> {
+fn sorted<T>(m: FxHashMap<String, u64>, f: impl Fn(String, u64) -> T) -> Vec<T> {
     let mut v: Vec<(String, u64)> = m.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.into_iter().map(|(k, n)| f(k, n)).collect()
 }
 
-fn sorted_by<K: Ord, T>(m: HashMap<K, u64>, f: impl Fn(K, u64) -> T) -> Vec<T> {
+fn sorted_by<K: Ord, T>(m: FxHashMap<K, u64>, f: impl Fn(K, u64) -> T) -> Vec<T> {
     let mut v: Vec<(K, u64)> = m.into_iter().collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     v.into_iter().map(|(k, n)| f(k, n)).collect()

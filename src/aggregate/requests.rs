@@ -47,6 +47,15 @@ impl RequestBlock {
         }
     }
 
+    fn with_capacity(n: usize) -> RequestBlock {
+        RequestBlock {
+            time: Vec::with_capacity(n),
+            endpoint: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            latency: Vec::with_capacity(n),
+        }
+    }
+
     fn append(&mut self, o: &RequestBlock) {
         self.time.extend_from_slice(&o.time);
         self.endpoint.extend_from_slice(&o.endpoint);
@@ -75,9 +84,20 @@ pub struct RequestRows {
     pub unparsed_latency: u64,
     /// Requests without a latency field.
     pub missing_latency: u64,
+    /// Rows the first block is made room for (see [`RequestRows::expect`]).
+    expected: usize,
 }
 
 impl RequestRows {
+    /// Makes room for `rows` requests in the first block, when the first request comes: a
+    /// chunk's columns then do not grow by doubling. Growing them, `realloc` copied each
+    /// into fresh pages: a quarter of the page faults of a 1 GiB log (`perf record -e
+    /// page-faults`), ~25 k faults at ~1.7 us each on this VM, and the copies themselves.
+    /// Room that is not used is never touched, so it costs address space, not memory.
+    pub fn expect(&mut self, rows: usize) {
+        self.expected = rows;
+    }
+
     /// Adds one request.
     pub fn push(
         &mut self,
@@ -99,7 +119,7 @@ impl RequestRows {
             }
         };
         if self.blocks.is_empty() {
-            self.blocks.push(RequestBlock::default());
+            self.blocks.push(RequestBlock::with_capacity(self.expected));
         }
         let b = self.blocks.last_mut().expect("one block at least");
         b.time.push(t.unwrap_or(NO_TIME));

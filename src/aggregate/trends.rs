@@ -4,12 +4,13 @@
 //! polars stays in this module. The frames are built column by column from the summary's
 //! vectors (never row by row), aggregated lazily, and turned into plain report structs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_arrow::bitmap::Bitmap;
+use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use rustc_hash::FxHashMap;
 
 use super::requests::{RequestRows, NO_TIME};
 use super::EventRow;
@@ -144,11 +145,11 @@ fn event_frames(
     // Events are dictionary-encoded: an incident repeats a handful of distinct
     // classifications hundreds of thousands of times, and building one string per row and
     // column cost 240 ms for the 280 k events of a 1 GiB log (measured), against a few ms here.
-    let mut class_ids: HashMap<&Classification, u32> = HashMap::new();
+    let mut class_ids: FxHashMap<&Classification, u32> = FxHashMap::default();
     // Rows share their classification's allocation (one per distinct record a worker saw):
     // the pointer finds the id without hashing the classification's strings again.
-    let mut by_ptr: HashMap<*const Classification, u32> = HashMap::new();
-    let mut source_ids: HashMap<&str, u32> = HashMap::new();
+    let mut by_ptr: FxHashMap<*const Classification, u32> = FxHashMap::default();
+    let mut source_ids: FxHashMap<&str, u32> = FxHashMap::default();
     let (mut kinds, mut names, mut variants, mut locations) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut sources: Vec<String> = Vec::new();
@@ -330,26 +331,31 @@ fn by_endpoint(f: &Frames, endpoints: usize) -> PolarsResult<DataFrame> {
         sorted_ids.resize(at[e + 1], e as u32);
     }
     let mut values = vec![0f64; n];
-    let mut is_5xx = vec![false; n];
+    // Bits, not `bool`s: 0.6 MB each instead of 4.9 MB of fresh pages.
+    let mut is_5xx = MutableBitmap::from_len_zeroed(n);
     let validity = latency.validity();
-    let mut valid = validity.map(|_| vec![false; n]);
+    let mut valid = validity.map(|_| MutableBitmap::from_len_zeroed(n));
     let rows = ids.downcast_iter().flat_map(|c| c.values().iter());
     for (row, &e) in rows.enumerate() {
         let to = at[e as usize];
         at[e as usize] += 1;
         values[to] = latency.value(row);
-        is_5xx[to] = status[row] >= 500;
+        if status[row] >= 500 {
+            is_5xx.set(to, true);
+        }
         if let (Some(v), Some(b)) = (valid.as_mut(), validity) {
-            v[to] = b.get_bit(row);
+            if b.get_bit(row) {
+                v.set(to, true);
+            }
         }
     }
     let mut ids = UInt32Chunked::from_vec("endpoint_id".into(), sorted_ids);
     ids.set_sorted_flag(polars::series::IsSorted::Ascending);
-    let valid = valid.map(|v| v.into_iter().collect::<Bitmap>());
+    let valid = valid.map(MutableBitmap::freeze);
     DataFrame::new_infer_height(vec![
         ids.into_column(),
         Float64Chunked::from_vec_validity("latency_ms".into(), values, valid).into_column(),
-        BooleanChunked::from_slice("is_5xx".into(), &is_5xx).into_column(),
+        BooleanChunked::from_bitmap("is_5xx".into(), is_5xx.freeze()).into_column(),
     ])
 }
 
