@@ -71,11 +71,16 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                     }
                 }
             }
-            Ok(if outcome.errors.is_empty() {
+            let exit = if outcome.errors.is_empty() {
                 Exit::Ok
             } else {
                 Exit::InputErrors
-            })
+            };
+            // The process ends here and the kernel takes its memory back at once: freeing the
+            // frames' columns one by one first (a `munmap` per request block) took 25 ms of a
+            // 1 GiB log's run, on one thread, after the report was written (strace).
+            std::mem::forget(outcome);
+            Ok(exit)
         }
         Command::Signatures(args) => {
             let config = faultline::Config::with_patterns(&args.patterns)?;
