@@ -611,6 +611,14 @@ mod tests {
         assert_eq!(timeline.len(), 10);
         assert_eq!(trends::timeline(&f3, minute).unwrap(), timeline);
         assert_eq!(trends::timeline(&fr, minute).unwrap(), timeline);
+        // Batches of whole buckets: one bucket (6 000 requests) a batch, a bucket and a
+        // request, several buckets, all of them.
+        for batch in [0, 1, 5_999, 6_000, 6_001, 25_000, usize::MAX] {
+            for f in [&f1, &f3] {
+                let t = trends::timeline_in_batches(f, minute, batch).unwrap();
+                assert_eq!(t, timeline, "batch {batch}");
+            }
+        }
         let endpoints = trends::endpoints(&f1, &names).unwrap();
         assert_eq!(endpoints.len(), 3);
         assert_eq!(trends::endpoints(&f3, &names).unwrap(), endpoints);
