@@ -389,12 +389,21 @@ impl SourceScan<'_> {
         }
     }
 
+    /// Counts an input without a byte (an empty file, stream or archive) among the layouts,
+    /// so that `input.layouts` adds up to `input.files`.
+    fn count_empty(&mut self) {
+        *self.total.layouts.entry(EMPTY_LAYOUT).or_insert(0) += 1;
+    }
+
     /// Reads one file (or stdin) to its end; returns the error that stopped it early.
     fn part(&mut self, src: &Source) -> Option<InputError> {
         let year = year_hint(src);
         match input::open(src) {
             Err(e) => Some(e),
-            Ok(Opened::Empty) => None,
+            Ok(Opened::Empty) => {
+                self.count_empty();
+                None
+            }
             Ok(Opened::Mapped(m)) => {
                 self.total.bytes += m.len() as u64;
                 self.start_part(&m[..m.len().min(HEAD)], year);
@@ -460,6 +469,9 @@ impl SourceScan<'_> {
                     }
                 }
                 self.total.bytes += bytes;
+                if first && err.is_none() {
+                    self.count_empty();
+                }
                 err
             }
         }
@@ -534,6 +546,9 @@ fn read_ahead(
         free: free_tx,
     }
 }
+
+/// The layout an input without a byte is counted under.
+const EMPTY_LAYOUT: &str = "empty";
 
 /// Bytes looked at to detect a layout.
 const HEAD: usize = 64 << 10;

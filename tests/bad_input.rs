@@ -121,6 +121,20 @@ fn empty_and_blank_inputs() {
     assert_eq!(r["input"]["records"], 0);
     assert_eq!(r["input"]["skipped"]["blank"], 3);
     assert_eq!(r["time_range"]["start"], serde_json::Value::Null);
+    // Every input is counted under a layout, the empty one too.
+    assert_eq!(r["input"]["files"], 2);
+    assert_eq!(r["input"]["layouts"]["empty"], 1);
+    assert_eq!(r["input"]["layouts"]["text"], 1);
+    // The same from an empty stream.
+    let out = faultline()
+        .args(["analyze", "--format", "json", "-"])
+        .write_stdin(&b""[..])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["files"], 1);
+    assert_eq!(r["input"]["layouts"]["empty"], 1);
 }
 
 #[test]

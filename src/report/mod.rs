@@ -216,8 +216,8 @@ pub struct InputSummary {
     pub truncated_lines: u64,
     /// Records cut in two at the record-length limit.
     pub split_records: u64,
-    /// Inputs by layout (`text`, `docker`, `cri`, `compose`, `journald`); a rotated file
-    /// counts once per file.
+    /// Inputs by layout (`text`, `docker`, `cri`, `compose`, `journald`, and `empty` for an
+    /// input without a byte); a rotated file counts once per file.
     pub layouts: BTreeMap<String, u64>,
     /// Partial pieces (CRI `P`, Docker's 16 KiB cuts) joined into the line they continue.
     pub joined_lines: u64,
