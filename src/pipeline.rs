@@ -21,7 +21,7 @@ use crate::framing::{
     detect, expand_json, frame_chunk, Layout, Limits, Nanos, Record, Stitcher, TimeParser,
     Unwrapper, YearHint,
 };
-use crate::input::{self, BlockReader, Mapped, Opened, Source};
+use crate::input::{self, BlockReader, Mapped, Opened, Part, Source};
 
 /// How a run reads and splits its inputs.
 #[derive(Debug, Clone)]
@@ -396,7 +396,7 @@ impl SourceScan<'_> {
     }
 
     /// Reads one file (or stdin) to its end; returns the error that stopped it early.
-    fn part(&mut self, src: &Source) -> Option<InputError> {
+    fn part(&mut self, src: &Part) -> Option<InputError> {
         let year = year_hint(src);
         match input::open(src) {
             Err(e) => Some(e),
@@ -555,9 +555,9 @@ const HEAD: usize = 64 << 10;
 
 /// The year of journald/syslog times without one: from the file's modification time (now for
 /// stdin and anything without one).
-fn year_hint(src: &Source) -> YearHint {
+fn year_hint(src: &Part) -> YearHint {
     let mtime = match src {
-        Source::File(p) => std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+        Part::File(p) => std::fs::metadata(p).and_then(|m| m.modified()).ok(),
         _ => None,
     };
     let t = mtime.unwrap_or_else(std::time::SystemTime::now);

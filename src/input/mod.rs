@@ -56,10 +56,30 @@ impl Source {
     }
 
     /// The parts read one after the other: the file itself, or the rotated files.
-    pub fn parts(&self) -> Vec<Source> {
+    pub fn parts(&self) -> Vec<Part> {
         match self {
-            Source::Rotated { parts, .. } => parts.iter().cloned().map(Source::File).collect(),
-            s => vec![s.clone()],
+            Source::Rotated { parts, .. } => parts.iter().cloned().map(Part::File).collect(),
+            Source::File(p) => vec![Part::File(p.clone())],
+            Source::Stdin => vec![Part::Stdin],
+        }
+    }
+}
+
+/// What is opened and read to its end: one file, or standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// A file (regular file, FIFO, device).
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Part {
+    /// The name used in messages: the path, or `-` for stdin.
+    pub fn name(&self) -> String {
+        match self {
+            Part::File(p) => p.display().to_string(),
+            Part::Stdin => "-".to_string(),
         }
     }
 }
@@ -304,28 +324,24 @@ fn widen_pipe(fd: i32) {
     let _ = fd;
 }
 
-/// Opens a source and picks its read strategy.
+/// Opens a file or stdin (a rotated set is opened part by part) and picks its read strategy.
 ///
 /// By default a regular file is mapped; if mapping fails it is read as a stream. A gzip file
 /// (magic `1f 8b`, members concatenated), a zstd file (magic `28 b5 2f fd`, frames
 /// concatenated) or a bzip2 file (`BZh1`..`BZh9`, streams concatenated) is decompressed as a
 /// stream.
-pub fn open(src: &Source) -> Result<Opened, InputError> {
+pub fn open(src: &Part) -> Result<Opened, InputError> {
     let name = src.name();
     let io_err = |source| InputError::Io {
         path: name.clone(),
         source,
     };
     match src {
-        Source::Stdin => {
+        Part::Stdin => {
             widen_pipe(0);
             sniff_stream(Box::new(io::stdin()), &name)
         }
-        Source::Rotated { .. } => Err(InputError::Io {
-            path: name.clone(),
-            source: io::Error::other("a rotated set is opened part by part"),
-        }),
-        Source::File(p) => {
+        Part::File(p) => {
             let file = File::open(p).map_err(io_err)?;
             let meta = file.metadata().map_err(io_err)?;
             if !meta.is_file() {
@@ -465,7 +481,7 @@ mod tests {
             })
             .collect();
         std::fs::write(&path, &data).unwrap();
-        let Ok(Opened::Mapped(m)) = open(&Source::File(path)) else {
+        let Ok(Opened::Mapped(m)) = open(&Part::File(path)) else {
             panic!("a regular file is mapped");
         };
         assert_eq!(&m[..], &data[..]);
