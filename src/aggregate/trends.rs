@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::requests::{RequestRows, NO_TIME};
@@ -69,71 +70,59 @@ pub fn frames(
 
 /// The `requests` frame, and whether its times are all present and in order.
 ///
-/// `time` and `endpoint_id` take the request blocks over as their chunks, without a copy;
-/// `status` (as u32) and `latency_ms` are made single columns, side by side, because the
-/// timeline's group-by and the windows' quantiles want them so (polars would copy them into
-/// one chunk itself).
+/// Every column takes the request blocks as its chunks: `time`, `endpoint_id` and
+/// `latency_ms` without a copy, `status` widened to u32 block by block, the blocks side by
+/// side. Concatenating `latency_ms` and `status` into single columns here (39 MB and 20 MB of
+/// fresh pages for a 1 GiB log) was 40-55 ms of the report while a core waited; the timeline
+/// takes them in batches of whole buckets anyway (polars makes each batch one chunk, into
+/// memory the batch before freed), the endpoints read them block by block, and an incident
+/// window copies its slice once.
 fn request_frame(req: RequestRows) -> PolarsResult<(DataFrame, bool)> {
-    let n = req.len();
-    let (mut times, mut ids, mut statuses, mut latencies) = (vec![], vec![], vec![], vec![]);
-    for b in req.blocks {
-        times.push(b.time);
-        ids.push(b.endpoint);
-        statuses.push(b.status);
-        latencies.push(b.latency);
+    let blocks: Vec<_> = req
+        .blocks
+        .into_par_iter()
+        .map(|b| {
+            let time_valid = validity(&b.time, |x| *x == NO_TIME);
+            let status: Vec<u32> = b.status.iter().map(|&s| u32::from(s)).collect();
+            let latency_valid = validity(&b.latency, |l| l.is_nan());
+            (
+                b.time,
+                time_valid,
+                b.endpoint,
+                status,
+                b.latency,
+                latency_valid,
+            )
+        })
+        .collect();
+    let mut in_order = true;
+    let mut prev = i64::MIN;
+    let mut time = Int64Chunked::from_vec("time".into(), Vec::new());
+    let mut endpoint = UInt32Chunked::from_vec("endpoint_id".into(), Vec::new());
+    let mut status = UInt32Chunked::from_vec("status".into(), Vec::new());
+    let mut latency = Float64Chunked::from_vec("latency_ms".into(), Vec::new());
+    for (t, tv, e, s, l, lv) in blocks {
+        in_order &= tv.is_none() && t.first().is_none_or(|&f| f >= prev) && t.is_sorted();
+        prev = t.last().copied().unwrap_or(prev);
+        time.append_owned(Int64Chunked::from_vec_validity("time".into(), t, tv))?;
+        endpoint.append_owned(UInt32Chunked::from_vec("endpoint_id".into(), e))?;
+        status.append_owned(UInt32Chunked::from_vec("status".into(), s))?;
+        latency.append_owned(Float64Chunked::from_vec_validity(
+            "latency_ms".into(),
+            l,
+            lv,
+        ))?;
     }
-    // The latency column (the largest copy) and its validity on one side; the time and
-    // endpoint chunks and the status column on the other.
-    let (chunked, latency) = rayon::join(
-        || -> PolarsResult<_> {
-            let mut in_order = true;
-            let mut prev = i64::MIN;
-            let mut time = Int64Chunked::from_vec("time".into(), Vec::new());
-            for t in times {
-                let valid = validity(&t, |x| *x == NO_TIME);
-                in_order &=
-                    valid.is_none() && t.first().is_none_or(|&f| f >= prev) && t.is_sorted();
-                prev = t.last().copied().unwrap_or(prev);
-                time.append_owned(Int64Chunked::from_vec_validity("time".into(), t, valid))?;
-            }
-            if in_order {
-                time.set_sorted_flag(polars::series::IsSorted::Ascending);
-            }
-            let mut endpoint = UInt32Chunked::from_vec("endpoint_id".into(), Vec::new());
-            for e in ids {
-                endpoint.append_owned(UInt32Chunked::from_vec("endpoint_id".into(), e))?;
-            }
-            let mut status = Vec::with_capacity(n);
-            for s in statuses {
-                status.extend(s.iter().map(|&s| u32::from(s)));
-            }
-            let status = UInt32Chunked::from_vec("status".into(), status);
-            Ok((time, endpoint, status, in_order))
-        },
-        || {
-            // One block (a stream's rows) moves; blocks are freed as they are copied.
-            let latency = if latencies.len() == 1 {
-                latencies.into_iter().next().unwrap_or_default()
-            } else {
-                let mut latency = Vec::with_capacity(n);
-                for l in latencies {
-                    latency.extend_from_slice(&l);
-                }
-                latency
-            };
-            let valid = validity(&latency, |l| l.is_nan());
-            Float64Chunked::from_vec_validity("latency_ms".into(), latency, valid)
-        },
-    );
-    let (time, endpoint, status, requests_in_time_order) = chunked?;
-    let (time, endpoint, status, latency) = (
+    if in_order {
+        time.set_sorted_flag(polars::series::IsSorted::Ascending);
+    }
+    let requests = DataFrame::new_infer_height(vec![
         time.into_column(),
         endpoint.into_column(),
         status.into_column(),
         latency.into_column(),
-    );
-    let requests = DataFrame::new_infer_height(vec![time, endpoint, status, latency])?;
-    Ok((requests, requests_in_time_order))
+    ])?;
+    Ok((requests, in_order))
 }
 
 /// The `events`, `classes` and `sources` frames.
@@ -307,15 +296,17 @@ fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<i64>> {
 /// columns through it took 85 ms for the 4.9 M requests of a 1 GiB log beside the timeline on
 /// two cores; this, 50-70 ms, most of it faulting in the new columns' fresh pages).
 fn by_endpoint(f: &Frames, endpoints: usize) -> PolarsResult<DataFrame> {
-    // One chunk per request block.
-    let ids = f.requests.column("endpoint_id")?.u32()?;
-    let status = f.requests.column("status")?.u32()?.rechunk();
-    let status = status.cont_slice()?;
-    let latency = f.requests.column("latency_ms")?.f64()?.rechunk();
-    let latency = latency
-        .downcast_iter()
-        .next()
-        .ok_or_else(|| polars_err!(ComputeError: "latency_ms has no chunk"))?;
+    // One chunk per request block, in each column (the same blocks: the chunks line up).
+    let mut ids = f.requests.column("endpoint_id")?.u32()?.clone();
+    let mut status = f.requests.column("status")?.u32()?.clone();
+    let mut latency = f.requests.column("latency_ms")?.f64()?.clone();
+    let aligned = ids.chunk_lengths().eq(status.chunk_lengths())
+        && ids.chunk_lengths().eq(latency.chunk_lengths());
+    if !aligned {
+        ids = ids.rechunk().into_owned();
+        status = status.rechunk().into_owned();
+        latency = latency.rechunk().into_owned();
+    }
     let mut at = vec![0usize; endpoints + 1];
     for chunk in ids.downcast_iter() {
         for &e in chunk.values().iter() {
@@ -333,19 +324,26 @@ fn by_endpoint(f: &Frames, endpoints: usize) -> PolarsResult<DataFrame> {
     let mut values = vec![0f64; n];
     // Bits, not `bool`s: 0.6 MB each instead of 4.9 MB of fresh pages.
     let mut is_5xx = MutableBitmap::from_len_zeroed(n);
-    let validity = latency.validity();
-    let mut valid = validity.map(|_| MutableBitmap::from_len_zeroed(n));
-    let rows = ids.downcast_iter().flat_map(|c| c.values().iter());
-    for (row, &e) in rows.enumerate() {
-        let to = at[e as usize];
-        at[e as usize] += 1;
-        values[to] = latency.value(row);
-        if status[row] >= 500 {
-            is_5xx.set(to, true);
-        }
-        if let (Some(v), Some(b)) = (valid.as_mut(), validity) {
-            if b.get_bit(row) {
-                v.set(to, true);
+    let has_nulls = latency.null_count() > 0;
+    let mut valid = has_nulls.then(|| MutableBitmap::from_len_zeroed(n));
+    let chunks = ids
+        .downcast_iter()
+        .zip(status.downcast_iter())
+        .zip(latency.downcast_iter());
+    for ((ids, status), latency) in chunks {
+        let (status, lat) = (status.values(), latency.values());
+        let validity = latency.validity();
+        for (row, &e) in ids.values().iter().enumerate() {
+            let to = at[e as usize];
+            at[e as usize] += 1;
+            values[to] = lat[row];
+            if status[row] >= 500 {
+                is_5xx.set(to, true);
+            }
+            if let Some(v) = valid.as_mut() {
+                if validity.is_none_or(|b| b.get_bit(row)) {
+                    v.set(to, true);
+                }
             }
         }
     }
@@ -591,20 +589,26 @@ fn lower_bound(time: &Int64Chunked, x: i64) -> usize {
 
 /// Requests, 5xx and p50/p99 latency of the requests in `[start, end)` (nanoseconds).
 pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
-    let lf = if f.requests_in_time_order {
+    let (status, latency) = (
+        f.requests.column("status")?,
+        f.requests.column("latency_ms")?,
+    );
+    let time = f.requests.column("time")?.i64()?;
+    let (status, latency) = if f.requests_in_time_order {
         // Ordered times: the window is a slice found by binary search, not a filter pass
         // over every request.
-        let time = f.requests.column("time")?.i64()?;
         let (a, b) = (lower_bound(time, start), lower_bound(time, end));
-        f.requests.slice(a as i64, b.saturating_sub(a)).lazy()
+        let len = b.saturating_sub(a);
+        (status.slice(a as i64, len), latency.slice(a as i64, len))
     } else {
-        f.requests
-            .clone()
-            .lazy()
-            .filter(col("time").gt_eq(lit(start)).and(col("time").lt(lit(end))))
+        let inside = time.gt_eq(start) & time.lt(end);
+        (status.filter(&inside)?, latency.filter(&inside)?)
     };
+    // One chunk: a quantile of a multi-chunk column sorts it instead of selecting.
+    let latency = latency.rechunk();
     let [requests, errors_5xx] = requests_and_5xx();
-    let df = lf
+    let df = DataFrame::new_infer_height(vec![status, latency])?
+        .lazy()
         .select([
             requests,
             errors_5xx,
