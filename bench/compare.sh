@@ -89,6 +89,14 @@ msgs=(-e "has no attribute 'AGENTOPS_API_KEY'" -e 'WebSocket is not connected'
 rgq=$(printf "%q " "${msgs[@]}")
 stamp=$(date -u +%Y-%m-%dT%H%MZ)
 out="bench/results/$stamp"
+# What was measured, on what: the commit (and whether the tree had changes) and the machine.
+{
+    rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
+    echo "commit: $rev"
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), RUNS=$RUNS"
+    echo
+} | tee "$out.txt"
 python3 bench/timeit.py "$RUNS" "$out.json" \
     "faultline=$fl analyze --format json $plain" \
     "faultline --no-requests=$fl analyze --format json --no-requests $plain" \
@@ -101,7 +109,7 @@ python3 bench/timeit.py "$RUNS" "$out.json" \
     "rg -c -F=rg -c -F $rgq $plain" \
     "wc -l=wc -l $plain" \
     "agrind p50/p99 by status ($AG_SLICE)=agrind '* | logfmt | p50(duration_ms), p99(duration_ms) by status' --file $WORK/$SIZE-slice.log" \
-    | tee "$out.txt"
+    | tee -a "$out.txt"
 
 python3 - "$out.json" "$plain" "$WORK/$SIZE-slice.log" <<'EOF' | tee -a "$out.txt"
 import json, os, statistics, sys
