@@ -409,7 +409,9 @@ fn bucketed(lf: LazyFrame, bucket_ns: i64) -> LazyFrame {
 }
 
 /// Requests in one batch of time buckets at least (see [`sorted_timeline`]); a batch ends at
-/// the first bucket boundary after it.
+/// the first bucket boundary after it. Measured on a 1 GiB log (the report's endpoints and
+/// timeline, two cores): batches of 4 M requests took 180-220 ms, of 1 M 140-150 ms, of
+/// 256 k the same as 1 M.
 const BUCKET_BATCH: usize = 1 << 20;
 
 /// The timeline's request columns for requests in time order, or `None` when they are not:
