@@ -10,10 +10,10 @@ mod requests;
 mod trends;
 
 use std::collections::{BTreeMap, HashMap};
-
-use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::classify::{Catalog, Classification, Location};
 use crate::error::AggregateError;
