@@ -481,7 +481,8 @@ fn sorted_timeline(
         for &t in chunk.values().iter() {
             if t >= next {
                 if idx.len() >= batch {
-                    flush(from, std::mem::take(&mut idx))?;
+                    let room = batch.min(time.len() - row);
+                    flush(from, std::mem::replace(&mut idx, Vec::with_capacity(room)))?;
                     from = row;
                 }
                 b = ((t - base) / bucket_ns) as u32;
