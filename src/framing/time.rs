@@ -251,6 +251,21 @@ impl TimeParser {
 /// count). Returns the nanoseconds and the index after it (`i` when there is none).
 #[inline]
 fn fraction(b: &[u8], mut i: usize, seps: &[u8]) -> (i64, usize) {
+    // The scale of a fraction of n digits (n <= 9), from a table: `10i64.pow` with a run-time
+    // exponent is a loop of multiplications, on every line's time (callgrind, 50 MB plain
+    // log, one thread: 1.052 G -> 1.045 G instructions for the whole run).
+    const SCALE: [i64; 10] = [
+        1_000_000_000,
+        100_000_000,
+        10_000_000,
+        1_000_000,
+        100_000,
+        10_000,
+        1_000,
+        100,
+        10,
+        1,
+    ];
     let mut frac: i64 = 0;
     if b.get(i).is_some_and(|c| seps.contains(c)) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
         i += 1;
@@ -261,7 +276,7 @@ fn fraction(b: &[u8], mut i: usize, seps: &[u8]) -> (i64, usize) {
             }
             i += 1;
         }
-        frac *= 10i64.pow(9 - (i - start).min(9) as u32);
+        frac *= SCALE[(i - start).min(9)];
     }
     (frac, i)
 }
@@ -379,6 +394,17 @@ mod tests {
             .unwrap();
         assert_eq!(n, 30);
         assert_eq!(t % 1_000_000_000, 640_278_510);
+        // Every digit count, in nanoseconds (digits past the ninth are read and dropped).
+        let digits = "987654321012";
+        for k in 1..=digits.len() {
+            let line = format!("2024-07-16T17:02:20.{}Z x", &digits[..k]);
+            let (t, n) = TimeParser::new().parse_iso(line.as_bytes()).unwrap();
+            assert_eq!(n, 21 + k, "{line}");
+            let want = format!("{:0<9}", &digits[..k.min(9)])
+                .parse::<i64>()
+                .unwrap();
+            assert_eq!(t % 1_000_000_000, want, "{line}");
+        }
     }
 
     #[test]
