@@ -284,6 +284,24 @@ fn fraction(b: &[u8], mut i: usize, seps: &[u8]) -> (i64, usize) {
 /// The fraction and zone after `YYYY-MM-DD HH:MM:SS`: nanoseconds, the end, the offset in
 /// seconds east of UTC, and whether a zone was given.
 fn iso_tail(b: &[u8]) -> Option<(i64, usize, i64, bool)> {
+    // Python logging's `,123 ` (milliseconds, then a space and no offset), read at fixed
+    // places. The general path below tried an offset in every ` - ` that follows such a
+    // time: ~105 instructions a line (callgrind, 50 MB plain log, one thread: 1.045 G ->
+    // 1.027 G instructions for the whole run).
+    if let Some(&[sep, d0, d1, d2, b' ']) = b.get(19..24) {
+        let digit = |c: u8| c.is_ascii_digit();
+        // An offset after the space (` +01:00`) is for the general path; ` - ` is not one.
+        let offset = matches!(b.get(24), Some(b'+' | b'-')) && b.get(25).is_some_and(|c| digit(*c));
+        if (sep == b',' || sep == b'.') && digit(d0) && digit(d1) && digit(d2) && !offset {
+            let ms = i64::from(d0 - b'0') * 100 + i64::from(d1 - b'0') * 10 + i64::from(d2 - b'0');
+            return Some((ms * 1_000_000, 23, 0, false));
+        }
+    }
+    iso_tail_general(b)
+}
+
+/// [`iso_tail`] without its fast path.
+fn iso_tail_general(b: &[u8]) -> Option<(i64, usize, i64, bool)> {
     let (frac, mut i) = fraction(b, 19, b",.");
     let mut offset_secs: i64 = 0;
     let mut zoned = false;
@@ -373,6 +391,39 @@ mod tests {
             iso("2025-01-10 10:31:22,123 - x").unwrap(),
             "2025-01-10T10:31:22.123Z"
         );
+    }
+
+    #[test]
+    fn python_logging_fast_path_agrees_with_the_general_path() {
+        let tails = [
+            ",123 - app - INFO - x",
+            ".123 - x",
+            ",123 +01:00 x",
+            ",123 -0530 x",
+            ",123 +0",
+            ",123 -x",
+            ",123 +",
+            ",123 ",
+            ",12 - x",
+            ",1234 - x",
+            ",123Z x",
+            ",123+01:00",
+            ",12a - x",
+            ";123 - x",
+            ",123 -99:99 x",
+            ",123 +23:59",
+            ",123 - ",
+            ",123 -1 x",
+            ",123 -12 x",
+            ",000 - x",
+            ",999 --x",
+            "",
+        ];
+        for t in tails {
+            let line = format!("2025-01-10 06:00:00{t}");
+            let b = line.as_bytes();
+            assert_eq!(iso_tail(b), iso_tail_general(b), "{line:?}");
+        }
     }
 
     #[test]
