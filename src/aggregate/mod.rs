@@ -303,7 +303,7 @@ impl Summary {
         // Missing latencies are the column's nulls (polars counts them as it builds it).
         let with_latency = frames
             .requests
-            .column("latency_ms")
+            .column("latency")
             .map_or(0, |c| c.len() - c.null_count()) as u64;
         report.requests = RequestSummary {
             count: count as u64,
@@ -562,8 +562,9 @@ mod tests {
     use super::*;
     use crate::classify::Classifier;
 
-    /// 60 000 requests 10 ms apart (ten one-minute buckets) in parts of 20 000.
-    fn request_parts() -> Vec<RequestRows> {
+    /// 60 000 requests 10 ms apart (ten one-minute buckets) in parts of 20 000: latencies
+    /// with 2 decimals, or thirds.
+    fn parts_of(decimal: bool) -> Vec<RequestRows> {
         (0..3)
             .map(|p| {
                 let mut r = RequestRows::default();
@@ -571,7 +572,10 @@ mod tests {
                     let n = p * 20_000 + i;
                     let path = format!("/api/v1/{}/{n}", ["a", "b", "c"][n % 3]);
                     let status = if n % 97 == 0 { 500 } else { 200 };
-                    let latency = (n % 13 != 0).then(|| (n % 1000) as f64 / 7.0);
+                    let latency = match decimal {
+                        true => (n % 13 != 0).then(|| (n % 100_003) as f64 / 100.0),
+                        false => (n % 13 != 0).then(|| (n % 1000) as f64 / 3.0),
+                    };
                     r.push(
                         Some(n as i64 * 10_000_000),
                         b"GET",
@@ -583,6 +587,50 @@ mod tests {
                 r
             })
             .collect()
+    }
+
+    fn request_parts() -> Vec<RequestRows> {
+        parts_of(true)
+    }
+
+    /// The compact columns (millisecond offsets, latency digits) aggregate exactly as the
+    /// wide ones (nanoseconds, f64 milliseconds) do: the same timeline, endpoints and
+    /// windows, to the bit.
+    #[test]
+    fn compact_and_wide_columns_aggregate_alike() {
+        let catalog = Catalog::builtin().unwrap();
+        let minute = 60_000_000_000;
+        for decimal in [true, false] {
+            let compact = RequestRows::concat(parts_of(decimal));
+            let mut wide = compact.clone();
+            for b in &mut wide.blocks {
+                b.time.widen();
+                b.latency.widen();
+            }
+            let names = compact.endpoints.clone();
+            let fc = trends::frames(compact, &[], &catalog).unwrap();
+            let fw = trends::frames(wide, &[], &catalog).unwrap();
+            assert!(fc.time_base.is_some() && fw.time_base.is_none());
+            assert_eq!(fc.latency_scale.is_some(), decimal);
+            assert!(fw.latency_scale.is_none());
+            let timeline = trends::timeline(&fc, minute).unwrap();
+            assert_eq!(timeline.len(), 10);
+            assert!(timeline.iter().all(|b| b.p99_ms.is_some()));
+            assert_eq!(trends::timeline(&fw, minute).unwrap(), timeline);
+            let endpoints = trends::endpoints(&fc, &names).unwrap();
+            assert_eq!(endpoints.len(), 3);
+            assert!(endpoints.iter().all(|e| e.p50_ms.is_some()));
+            assert_eq!(trends::endpoints(&fw, &names).unwrap(), endpoints);
+            for (a, b) in [
+                (0, 100_000_000_000),
+                (123_456_789, 250_000_000_000),
+                (0, i64::MAX),
+            ] {
+                let w = trends::window(&fc, a, b).unwrap();
+                assert!(w.requests > 0);
+                assert_eq!(trends::window(&fw, a, b).unwrap(), w, "[{a}, {b})");
+            }
+        }
     }
 
     /// Request blocks become the frame's chunks: the timeline, endpoints and windows over

@@ -1,43 +1,470 @@
 //! Request rows, stored column by column, and the endpoint key.
 //!
-//! A request costs 22 bytes here: time (i64), endpoint id (u32), status (u16), latency (f64).
+//! A request costs 14 bytes here when its time is in whole milliseconds and its latency a
+//! decimal in one unit (the usual case): a millisecond offset (i32), endpoint id (u32), status
+//! (u16) and the latency's digits (u32). Otherwise the time takes 8 bytes (nanoseconds) and
+//! the latency 8 (f64), 22 in all. Either way no value is lost: a compact column reads back
+//! the exact `i64` and `f64` that were pushed, and turns wide the moment one does not fit.
 //! Endpoint names are interned per summary and remapped when summaries merge.
 
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+use crate::classify::Unit;
 use crate::framing::Nanos;
 
-/// `i64::MIN` marks a request without a time in [`RequestBlock::time`].
+/// `i64::MIN` marks a request without a time in [`Times::Ns`].
 pub const NO_TIME: i64 = i64::MIN;
+/// Marks a request without a time in [`Times::Ms`].
+pub const NO_OFFSET: i32 = i32::MIN;
+/// Marks a request without a latency in [`Latencies::Scaled`].
+pub const NO_LATENCY: u32 = u32::MAX;
+/// Nanoseconds in a millisecond.
+pub const MS: i64 = 1_000_000;
 
 /// Blocks with fewer rows are appended to the block before them when summaries are
 /// concatenated (a small chunk's or a chunk boundary's few rows), so the blocks stay few and
 /// large.
 const SMALL_BLOCK: usize = 1 << 14;
 
+/// Decimals a [`Latencies::Scaled`] column keeps at most.
+const MAX_DECIMALS: u8 = 9;
+const POW10: [f64; MAX_DECIMALS as usize + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// Request times of a block.
+///
+/// Times in whole milliseconds (Python logging's, nginx's, most ISO times) are kept as 32-bit
+/// offsets from the block's first time: half the memory of nanoseconds, which is what lets
+/// a 1 GiB log read from stdin (4.9 M requests) stay under its memory budget.
+#[derive(Debug, Clone)]
+pub enum Times {
+    /// Offsets in milliseconds from `base` (nanoseconds since the epoch, the first time
+    /// pushed), [`NO_OFFSET`] for none: within +-24 days of `base`.
+    Ms {
+        /// The first time pushed; `None` before one.
+        base: Option<i64>,
+        /// The offsets.
+        v: Vec<i32>,
+    },
+    /// Nanoseconds since the epoch, [`NO_TIME`] for none.
+    Ns(Vec<i64>),
+}
+
+impl Default for Times {
+    fn default() -> Self {
+        Times::Ms {
+            base: None,
+            v: Vec::new(),
+        }
+    }
+}
+
+/// `o` milliseconds after `base`, when that is a [`Times::Ms`] offset.
+fn offset(base: i64, t: i64) -> Option<i32> {
+    let d = t.checked_sub(base)?;
+    if d % MS != 0 {
+        return None;
+    }
+    i32::try_from(d / MS).ok().filter(|&o| o != NO_OFFSET)
+}
+
+impl Times {
+    fn with_capacity(n: usize) -> Times {
+        Times::Ms {
+            base: None,
+            v: Vec::with_capacity(n),
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Times::Ms { v, .. } => v.len(),
+            Times::Ns(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`'s time in nanoseconds, or [`NO_TIME`].
+    pub fn get(&self, i: usize) -> i64 {
+        match self {
+            Times::Ms { base, v } => match v[i] {
+                NO_OFFSET => NO_TIME,
+                o => base.unwrap_or(0) + i64::from(o) * MS,
+            },
+            Times::Ns(v) => v[i],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, t: Option<Nanos>) {
+        if let Times::Ms { base, v } = self {
+            let Some(t) = t else {
+                v.push(NO_OFFSET);
+                return;
+            };
+            if let Some(o) = offset(*base.get_or_insert(t), t) {
+                v.push(o);
+                return;
+            }
+            self.widen();
+        }
+        if let Times::Ns(v) = self {
+            v.push(t.unwrap_or(NO_TIME));
+        }
+    }
+
+    /// Makes the offsets count from `g`, unless one would not fit.
+    fn rebase(&mut self, g: i64) -> bool {
+        match self {
+            Times::Ms { base: None, .. } => true,
+            Times::Ms { base: Some(b), v } => {
+                let Some(d) = offset(g, *b).map(i64::from) else {
+                    return false;
+                };
+                let shifted = |x: i32| i32::try_from(i64::from(x) + d).ok();
+                let fits = |x: i32| x == NO_OFFSET || shifted(x).is_some_and(|y| y != NO_OFFSET);
+                if !v.iter().all(|&x| fits(x)) {
+                    return false;
+                }
+                for x in v.iter_mut().filter(|x| **x != NO_OFFSET) {
+                    *x = shifted(*x).unwrap_or(NO_OFFSET);
+                }
+                *b = g;
+                true
+            }
+            Times::Ns(_) => false,
+        }
+    }
+
+    /// Turns into [`Times::Ns`].
+    pub(crate) fn widen(&mut self) {
+        if let Times::Ms { .. } = self {
+            *self = Times::Ns((0..self.len()).map(|i| self.get(i)).collect());
+        }
+    }
+
+    fn append(&mut self, o: &Times) {
+        match (&mut *self, o) {
+            (Times::Ms { base, v }, Times::Ms { base: ob, v: ov }) => {
+                let Some(ob) = *ob else {
+                    // `o` has no time.
+                    v.extend_from_slice(ov);
+                    return;
+                };
+                let b = *base.get_or_insert(ob);
+                let shift = offset(b, ob).map(i64::from);
+                let shifted = |x: i32| match x {
+                    NO_OFFSET => Some(NO_OFFSET),
+                    x => shift
+                        .and_then(|d| i32::try_from(i64::from(x) + d).ok())
+                        .filter(|&y| y != NO_OFFSET),
+                };
+                if ov.iter().all(|&x| shifted(x).is_some()) {
+                    v.extend(ov.iter().map(|&x| shifted(x).unwrap_or(NO_OFFSET)));
+                    return;
+                }
+            }
+            (Times::Ns(v), Times::Ns(ov)) => {
+                v.extend_from_slice(ov);
+                return;
+            }
+            _ => {}
+        }
+        self.widen();
+        if let Times::Ns(v) = self {
+            v.extend((0..o.len()).map(|i| o.get(i)));
+        }
+    }
+}
+
+/// Request latencies of a block, in milliseconds.
+///
+/// A latency is read as a decimal (`duration_ms=13.66`, `0.012` seconds): kept as its digits
+/// (a u32) and the block's decimals and unit, it reads back as the same `f64` the request
+/// reader computed (the same division, then the same unit conversion; each push checks it).
+/// Half the memory of an `f64`.
+#[derive(Debug, Clone)]
+pub enum Latencies {
+    /// `unit.to_ms(n / 10^k)`, [`NO_LATENCY`] for none.
+    Scaled {
+        /// Decimals.
+        k: u8,
+        /// The unit; `None` before the first latency.
+        unit: Option<Unit>,
+        /// The digits.
+        v: Vec<u32>,
+        /// Whether the unit changed once already (it may change once: see `push_slow`).
+        switched: bool,
+    },
+    /// Milliseconds, NaN for none.
+    Float(Vec<f64>),
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies::Scaled {
+            k: 0,
+            unit: None,
+            v: Vec::new(),
+            switched: false,
+        }
+    }
+}
+
+/// The latency `n` stands for with `k` decimals in `unit`.
+#[inline]
+pub fn decode_latency(n: u32, k: u8, unit: Unit) -> f64 {
+    if n == NO_LATENCY {
+        return f64::NAN;
+    }
+    unit.to_ms(f64::from(n) / POW10[usize::from(k)])
+        .unwrap_or(f64::NAN)
+}
+
+/// The digits that read back as exactly `x` with `k` decimals in `unit`.
+#[inline]
+fn encode_latency(x: f64, k: u8, unit: Unit) -> Option<u32> {
+    let p = POW10[usize::from(k)];
+    let raw = match unit {
+        Unit::Ms => x * p,
+        Unit::S => x / 1000.0 * p,
+        Unit::Us => x * 1000.0 * p,
+        Unit::Ns => x * 1e6 * p,
+        Unit::Value => return None,
+    }
+    .round();
+    if !(0.0..f64::from(NO_LATENCY)).contains(&raw) {
+        return None;
+    }
+    let n = raw as u32;
+    (decode_latency(n, k, unit).to_bits() == x.to_bits()).then_some(n)
+}
+
+/// The fewest decimals, in `prefer` or else the first unit that can, that hold `x` exactly.
+fn latency_encoding(x: f64, prefer: Option<Unit>) -> Option<(u8, Unit, u32)> {
+    let units = [Unit::Ms, Unit::S, Unit::Us, Unit::Ns];
+    let one;
+    let units = match prefer {
+        Some(u) => {
+            one = [u];
+            &one[..]
+        }
+        None => &units[..],
+    };
+    units
+        .iter()
+        .find_map(|&u| (0..=MAX_DECIMALS).find_map(|k| encode_latency(x, k, u).map(|n| (k, u, n))))
+}
+
+/// Whether every digit times `10^by` fits, and that factor.
+fn fits(v: &[u32], by: u8) -> (bool, u32) {
+    let f = 10u64.pow(u32::from(by));
+    let ok = by == 0
+        || v.iter()
+            .all(|&n| n == NO_LATENCY || u64::from(n) * f < u64::from(NO_LATENCY));
+    (ok, f as u32)
+}
+
+/// Multiplies the digits by `10^by`, unless one would not fit.
+fn rescale(v: &mut [u32], by: u8) -> bool {
+    let (ok, f) = fits(v, by);
+    if ok && by > 0 {
+        for n in v.iter_mut().filter(|n| **n != NO_LATENCY) {
+            *n *= f;
+        }
+    }
+    ok
+}
+
+impl Latencies {
+    fn with_capacity(n: usize) -> Latencies {
+        Latencies::Scaled {
+            k: 0,
+            unit: None,
+            v: Vec::with_capacity(n),
+            switched: false,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            Latencies::Scaled { v, .. } => v.len(),
+            Latencies::Float(v) => v.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Row `i`'s latency in milliseconds, NaN for none.
+    pub fn get(&self, i: usize) -> f64 {
+        match self {
+            Latencies::Scaled { k, unit, v, .. } => match *unit {
+                Some(u) => decode_latency(v[i], *k, u),
+                None => f64::NAN,
+            },
+            Latencies::Float(v) => v[i],
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, x: Option<f64>) {
+        if let Latencies::Scaled {
+            k,
+            unit: Some(u),
+            v,
+            ..
+        } = self
+        {
+            match x.map(|x| encode_latency(x, *k, *u)) {
+                None => return v.push(NO_LATENCY),
+                Some(Some(n)) => return v.push(n),
+                Some(None) => {}
+            }
+        }
+        self.push_slow(x);
+    }
+
+    /// A push that changes the column: the first latency sets the unit and decimals; one
+    /// that needs more decimals or another unit (`0.000` seconds read as 0 ms first, then
+    /// `0.013`) re-encodes the digits when they all read back the same; else the column
+    /// widens. A block changes its encoding a few times at most.
+    #[cold]
+    fn push_slow(&mut self, x: Option<f64>) {
+        if let Latencies::Scaled {
+            k,
+            unit,
+            v,
+            switched,
+        } = self
+        {
+            let Some(x) = x else {
+                return v.push(NO_LATENCY);
+            };
+            if unit.is_none() {
+                if let Some((k2, u, n)) = latency_encoding(x, None) {
+                    (*k, *unit) = (k2, Some(u));
+                    return v.push(n);
+                }
+            } else if let Some((k2, _, n)) = latency_encoding(x, *unit).filter(|e| e.0 > *k) {
+                // More decimals in the same unit: the digits scale exactly.
+                if rescale(v, k2 - *k) {
+                    *k = k2;
+                    return v.push(n);
+                }
+            } else if let Some((k2, u2, n)) =
+                latency_encoding(x, None).filter(|e| !*switched && Some(e.1) != *unit)
+            {
+                let (k1, u1) = (*k, unit.unwrap_or(u2));
+                let again: Option<Vec<u32>> = v
+                    .iter()
+                    .map(|&d| match d {
+                        NO_LATENCY => Some(d),
+                        d => encode_latency(decode_latency(d, k1, u1), k2, u2),
+                    })
+                    .collect();
+                if let Some(again) = again {
+                    (*k, *unit, *v, *switched) = (k2, Some(u2), again, true);
+                    return v.push(n);
+                }
+            }
+        }
+        self.widen();
+        if let Latencies::Float(v) = self {
+            v.push(x.unwrap_or(f64::NAN));
+        }
+    }
+
+    /// Turns into [`Latencies::Float`].
+    pub(crate) fn widen(&mut self) {
+        if let Latencies::Scaled { .. } = self {
+            *self = Latencies::Float((0..self.len()).map(|i| self.get(i)).collect());
+        }
+    }
+
+    /// Makes the digits have `to` decimals (more than now), unless one would not fit.
+    fn rescale_to(&mut self, to: u8) -> bool {
+        match self {
+            Latencies::Scaled { k, v, .. } if *k <= to => {
+                let ok = rescale(v, to - *k);
+                if ok {
+                    *k = to;
+                }
+                ok
+            }
+            _ => false,
+        }
+    }
+
+    /// The unit and decimals, when the column is [`Latencies::Scaled`].
+    pub fn scale(&self) -> Option<(Option<Unit>, u8)> {
+        match self {
+            Latencies::Scaled { k, unit, .. } => Some((*unit, *k)),
+            Latencies::Float(_) => None,
+        }
+    }
+
+    fn append(&mut self, o: &Latencies) {
+        if let (Some((u1, k1)), Some((u2, k2))) = (self.scale(), o.scale()) {
+            if let (true, Latencies::Scaled { v: ov, .. }) =
+                (u1.is_none() || u2.is_none() || u1 == u2, o)
+            {
+                let k = k1.max(k2);
+                let (ok, f) = fits(ov, k - k2);
+                if ok && self.rescale_to(k) {
+                    if let Latencies::Scaled { unit, v, .. } = self {
+                        *unit = unit.or(u2);
+                        match f {
+                            1 => v.extend_from_slice(ov),
+                            f => v.extend(
+                                ov.iter().map(|&n| if n == NO_LATENCY { n } else { n * f }),
+                            ),
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        if let (Latencies::Float(v), Latencies::Float(ov)) = (&mut *self, o) {
+            return v.extend_from_slice(ov);
+        }
+        self.widen();
+        if let Latencies::Float(v) = self {
+            v.extend((0..o.len()).map(|i| o.get(i)));
+        }
+    }
+}
+
 /// A block of request columns.
 #[derive(Debug, Default, Clone)]
 pub struct RequestBlock {
-    /// Nanoseconds since the epoch, or [`NO_TIME`].
-    pub time: Vec<i64>,
+    /// Times.
+    pub time: Times,
     /// Index into [`RequestRows::endpoints`].
     pub endpoint: Vec<u32>,
     /// HTTP status.
     pub status: Vec<u16>,
-    /// Milliseconds, NaN when missing or unparsed.
-    pub latency: Vec<f64>,
+    /// Latencies.
+    pub latency: Latencies,
 }
 
 impl RequestBlock {
     /// Number of requests.
     pub fn len(&self) -> usize {
-        self.time.len()
+        self.endpoint.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.time.is_empty()
+        self.endpoint.is_empty()
     }
 
     /// Renumbers the endpoint ids: `remap[old]` is the new id.
@@ -49,18 +476,18 @@ impl RequestBlock {
 
     fn with_capacity(n: usize) -> RequestBlock {
         RequestBlock {
-            time: Vec::with_capacity(n),
+            time: Times::with_capacity(n),
             endpoint: Vec::with_capacity(n),
             status: Vec::with_capacity(n),
-            latency: Vec::with_capacity(n),
+            latency: Latencies::with_capacity(n),
         }
     }
 
     fn append(&mut self, o: &RequestBlock) {
-        self.time.extend_from_slice(&o.time);
+        self.time.append(&o.time);
         self.endpoint.extend_from_slice(&o.endpoint);
         self.status.extend_from_slice(&o.status);
-        self.latency.extend_from_slice(&o.latency);
+        self.latency.append(&o.latency);
     }
 }
 
@@ -123,15 +550,57 @@ impl RequestRows {
             self.blocks.push(RequestBlock::with_capacity(self.expected));
         }
         let b = self.blocks.last_mut().expect("one block at least");
-        b.time.push(t.unwrap_or(NO_TIME));
+        b.time.push(t);
         b.endpoint.push(id);
         b.status.push(status);
-        b.latency.push(latency.unwrap_or(f64::NAN));
+        b.latency.push(latency);
     }
 
     /// Number of requests.
     pub fn len(&self) -> usize {
         self.blocks.iter().map(RequestBlock::len).sum()
+    }
+
+    /// Gives every block's times one base and every block's latencies one unit and number of
+    /// decimals, or makes the column wide in every block, so the frame's columns read one
+    /// way. Returns the base when times are [`Times::Ms`] offsets from it, and the unit and
+    /// decimals when latencies are [`Latencies::Scaled`].
+    pub fn unify(&mut self) -> (Option<i64>, Option<(Unit, u8)>) {
+        let blocks = &mut self.blocks;
+        let base = blocks.iter().find_map(|b| match b.time {
+            Times::Ms { base, .. } => base,
+            Times::Ns(_) => None,
+        });
+        let g = base.unwrap_or(0);
+        let time_ok = blocks
+            .par_iter_mut()
+            .map(|b| b.time.rebase(g))
+            .collect::<Vec<bool>>()
+            .into_iter()
+            .all(|ok| ok);
+        if !time_ok {
+            blocks.par_iter_mut().for_each(|b| b.time.widen());
+        }
+        let scales: Vec<_> = blocks.iter().map(|b| b.latency.scale()).collect();
+        let unit = scales.iter().flatten().find_map(|(u, _)| *u);
+        let k = scales.iter().flatten().map(|(_, k)| *k).max().unwrap_or(0);
+        let same_unit = scales
+            .iter()
+            .all(|s| matches!(s, Some((u, _)) if u.is_none() || *u == unit));
+        let latency_ok = same_unit
+            && blocks
+                .par_iter_mut()
+                .map(|b| b.latency.rescale_to(k))
+                .collect::<Vec<bool>>()
+                .into_iter()
+                .all(|ok| ok);
+        if !latency_ok {
+            blocks.par_iter_mut().for_each(|b| b.latency.widen());
+        }
+        (
+            time_ok.then_some(g),
+            latency_ok.then(|| (unit.unwrap_or(Unit::Ms), k)),
+        )
     }
 
     /// Whether there are none.
@@ -430,7 +899,157 @@ mod tests {
         assert_eq!(a.endpoints, vec!["GET /a", "GET /b"]);
         let ids: Vec<u32> = a.blocks.iter().flat_map(|b| b.endpoint.clone()).collect();
         assert_eq!(ids, vec![0, 1, 0]);
-        let latency: Vec<f64> = a.blocks.iter().flat_map(|b| b.latency.clone()).collect();
+        let latency: Vec<f64> = a
+            .blocks
+            .iter()
+            .flat_map(|b| (0..b.len()).map(|i| b.latency.get(i)))
+            .collect();
+        assert_eq!(latency[0], 1.0);
         assert!(latency[1].is_nan());
+        assert_eq!(latency[2], 2.0);
+    }
+
+    /// A latency as the request reader computes it: `digits` with `frac` decimals in `unit`.
+    fn parsed(digits: u64, frac: usize, unit: Unit) -> f64 {
+        unit.to_ms(digits as f64 / 10f64.powi(frac as i32)).unwrap()
+    }
+
+    /// Python logging's times (whole milliseconds) and `duration_ms=13.66`, or nginx's
+    /// seconds (`0.012`): the compact columns, 14 bytes a request.
+    #[test]
+    fn usual_logs_stay_compact() {
+        let mut ms = RequestRows::default();
+        let mut s = RequestRows::default();
+        for i in 0..10_000u64 {
+            let t = 1_736_488_800_000_000_000 + (i as i64) * 7 * MS;
+            // 13.6, 13.66 and 13 are all 2 decimals' digits.
+            ms.push(
+                Some(t),
+                b"GET",
+                b"/a",
+                200,
+                Some(parsed(1300 + i % 77, 2, Unit::Ms)),
+            );
+            s.push(
+                Some(t),
+                b"GET",
+                b"/a",
+                200,
+                Some(parsed(i % 20_000, 3, Unit::S)),
+            );
+        }
+        for rows in [&ms, &s] {
+            let b = &rows.blocks[0];
+            assert!(matches!(b.time, Times::Ms { .. }));
+            assert!(matches!(b.latency, Latencies::Scaled { .. }));
+        }
+        assert_eq!(ms.blocks[0].latency.scale(), Some((Some(Unit::Ms), 2)));
+        assert_eq!(s.blocks[0].latency.scale(), Some((Some(Unit::S), 3)));
+        // A time with microseconds, and a latency that is no decimal, widen their column.
+        ms.push(
+            Some(1_736_488_800_000_001_000),
+            b"GET",
+            b"/a",
+            200,
+            Some(1.0 / 3.0),
+        );
+        let b = &ms.blocks[0];
+        assert!(matches!(b.time, Times::Ns(_)));
+        assert!(matches!(b.latency, Latencies::Float(_)));
+        assert_eq!(b.time.get(10_000), 1_736_488_800_000_001_000);
+        assert_eq!(b.latency.get(10_000), 1.0 / 3.0);
+        assert_eq!(b.latency.get(1), 13.01);
+    }
+
+    /// A pushed time or latency, from the usual kinds and the unusual.
+    fn value() -> impl proptest::strategy::Strategy<Value = (Option<i64>, Option<f64>)> {
+        use proptest::prelude::*;
+        let base = 1_736_488_800_000_000_000i64;
+        let time = prop_oneof![
+            Just(None),
+            (0i64..5_000_000).prop_map(move |ms| Some(base + ms * MS)),
+            (-3_000_000_000i64..3_000_000_000).prop_map(move |ms| Some(base + ms * MS)),
+            (0i64..5_000_000_000).prop_map(move |us| Some(base + us * 1000)),
+            (0i64..5_000_000_000).prop_map(move |ns| Some(base + ns)),
+            any::<i64>()
+                .prop_filter("a time", |t| *t != NO_TIME)
+                .prop_map(Some),
+        ];
+        let unit = prop_oneof![
+            Just(Unit::Ms),
+            Just(Unit::S),
+            Just(Unit::Us),
+            Just(Unit::Ns)
+        ];
+        let latency = prop_oneof![
+            Just(None),
+            (0u64..2_000_000, 0usize..4).prop_map(|(d, f)| Some(parsed(d, f, Unit::Ms))),
+            (0u64..20_000, 0usize..7, unit).prop_map(|(d, f, u)| Some(parsed(d, f, u))),
+            (0u64..u64::MAX, 0usize..12).prop_map(|(d, f)| Some(parsed(d, f, Unit::Ms))),
+            (0f64..1e12).prop_map(Some),
+        ];
+        (time, latency)
+    }
+
+    fn pushed(values: &[(Option<i64>, Option<f64>)]) -> RequestRows {
+        let mut r = RequestRows::default();
+        for &(t, l) in values {
+            r.push(t, b"GET", b"/", 200, l);
+        }
+        r
+    }
+
+    /// Every row of `rows` as pushed: times in nanoseconds, latencies' bits.
+    fn read_back(rows: &RequestRows) -> Vec<(i64, u64)> {
+        let mut out = Vec::new();
+        for b in &rows.blocks {
+            for i in 0..b.len() {
+                out.push((b.time.get(i), b.latency.get(i).to_bits()));
+            }
+        }
+        out
+    }
+
+    fn expected(values: &[(Option<i64>, Option<f64>)]) -> Vec<(i64, u64)> {
+        values
+            .iter()
+            .map(|(t, l)| (t.unwrap_or(NO_TIME), l.unwrap_or(f64::NAN).to_bits()))
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Whatever is pushed reads back bit for bit: pushed into one block, appended block
+        /// to block (as a stream merges), and after the blocks are given one base and scale.
+        #[test]
+        fn compact_columns_lose_nothing(
+            parts in proptest::collection::vec(proptest::collection::vec(value(), 0..40), 1..5)
+        ) {
+            let all: Vec<_> = parts.concat();
+            let one = pushed(&all);
+            proptest::prop_assert_eq!(read_back(&one), expected(&all));
+            let mut merged = RequestRows::default();
+            for p in &parts {
+                merged.merge(pushed(p));
+            }
+            proptest::prop_assert_eq!(read_back(&merged), expected(&all));
+            let mut blocks = RequestRows::concat(parts.iter().map(|p| pushed(p)).collect());
+            let (base, scale) = blocks.unify();
+            proptest::prop_assert_eq!(read_back(&blocks), expected(&all));
+            for b in &blocks.blocks {
+                match &b.time {
+                    Times::Ms { base: b, .. } => {
+                        proptest::prop_assert!(base.is_some() && b.is_none_or(|b| Some(b) == base))
+                    }
+                    Times::Ns(_) => proptest::prop_assert!(base.is_none()),
+                }
+                match (b.latency.scale(), scale) {
+                    (Some((u, k)), Some((unit, k2))) => {
+                        proptest::prop_assert!(k == k2 && u.is_none_or(|u| u == unit))
+                    }
+                    (None, None) => {}
+                    (a, b) => proptest::prop_assert!(false, "{a:?} {b:?}"),
+                }
+            }
+        }
     }
 }

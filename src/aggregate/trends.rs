@@ -9,13 +9,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use polars::prelude::*;
-use polars_arrow::bitmap::{Bitmap, MutableBitmap};
+use polars_arrow::bitmap::Bitmap;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::requests::{RequestRows, NO_TIME};
+use super::requests::{
+    decode_latency, Latencies, RequestRows, Times, MS, NO_LATENCY, NO_OFFSET, NO_TIME,
+};
 use super::EventRow;
-use crate::classify::{Catalog, Classification};
+use crate::classify::{Catalog, Classification, Unit};
 use crate::framing::format_rfc3339;
 use crate::report::{EndpointReport, SourceReport, TimelineBucket};
 
@@ -30,11 +32,21 @@ pub struct Frames {
     pub classes: DataFrame,
     /// One row per source: source_id, source.
     pub sources: DataFrame,
-    /// One row per request: time, endpoint, status, latency_ms.
+    /// One row per request: `time` (see [`Frames::time_base`]), `endpoint_id`, `is_5xx`,
+    /// `latency` (see [`Frames::latency_scale`]).
     pub requests: DataFrame,
     /// Every request has a time and they are in order (a log read front to back nearly
     /// always is): time buckets are then runs and a time window is a slice.
     pub requests_in_time_order: bool,
+    /// `Some(base)`: `time` is Int32, milliseconds after `base` (nanoseconds since the
+    /// epoch); `None`: Int64 nanoseconds since the epoch.
+    pub time_base: Option<i64>,
+    /// `Some((unit, k))`: `latency` is UInt32 digits, `unit.to_ms(n / 10^k)` milliseconds
+    /// each; `None`: Float64 milliseconds.
+    pub latency_scale: Option<(Unit, u8)>,
+    /// The HTTP statuses, block by block in the frame's order, for writing the frame out
+    /// (the aggregation needs `is_5xx` only).
+    status: Vec<Vec<u16>>,
 }
 
 /// A validity bitmap for `values` (`false` where `missing`), or `None` when nothing is.
@@ -57,72 +69,224 @@ pub fn frames(
 ) -> PolarsResult<Frames> {
     // The two are independent: built side by side.
     let (requests, events) = rayon::join(|| request_frame(req), || event_frames(events, catalog));
-    let (requests, requests_in_time_order) = requests?;
+    let requests = requests?;
     let (events, classes, sources) = events?;
     Ok(Frames {
         events,
         classes,
         sources,
-        requests,
-        requests_in_time_order,
+        requests: requests.df,
+        requests_in_time_order: requests.in_order,
+        time_base: requests.time_base,
+        latency_scale: requests.latency_scale,
+        status: requests.status,
     })
+}
+
+struct RequestFrame {
+    df: DataFrame,
+    in_order: bool,
+    time_base: Option<i64>,
+    latency_scale: Option<(Unit, u8)>,
+    status: Vec<Vec<u16>>,
 }
 
 /// The `requests` frame, and whether its times are all present and in order.
 ///
-/// Every column takes the request blocks as its chunks: `time`, `endpoint_id` and
-/// `latency_ms` without a copy, `status` widened to u32 block by block, the blocks side by
-/// side. Concatenating `latency_ms` and `status` into single columns here (39 MB and 20 MB of
-/// fresh pages for a 1 GiB log) was 40-55 ms of the report while a core waited; the timeline
-/// takes them in batches of whole buckets anyway (polars makes each batch one chunk, into
-/// memory the batch before freed), the endpoints read them block by block, and an incident
-/// window copies its slice once.
-fn request_frame(req: RequestRows) -> PolarsResult<(DataFrame, bool)> {
+/// Every column takes the request blocks as its chunks, without a copy: the compact
+/// columns stay compact (milliseconds as i32, latencies as their digits), and the status
+/// becomes a bit a request (`is_5xx`), the statuses themselves kept aside for writing the
+/// frame out. A 1 GiB log's 4.9 M requests take 70 MB here, against 118 MB as i64
+/// nanoseconds, f64 milliseconds and a u32 status: that is what keeps a stream of it under
+/// 200 MB. Latencies are read back as f64 milliseconds (the values the request reader
+/// computed) batch by batch, group by group, where quantiles are taken.
+fn request_frame(mut req: RequestRows) -> PolarsResult<RequestFrame> {
+    let (time_base, latency_scale) = req.unify();
     let blocks: Vec<_> = req
         .blocks
         .into_par_iter()
         .map(|b| {
-            let time_valid = validity(&b.time, |x| *x == NO_TIME);
-            let status: Vec<u32> = b.status.iter().map(|&s| u32::from(s)).collect();
-            let latency_valid = validity(&b.latency, |l| l.is_nan());
-            (
-                b.time,
-                time_valid,
-                b.endpoint,
-                status,
-                b.latency,
-                latency_valid,
-            )
+            // The first and last time (in the column's own kind), when all are present
+            // and in order.
+            let (time, ordered) = match b.time {
+                Times::Ms { v, .. } => {
+                    let valid = validity(&v, |x| *x == NO_OFFSET);
+                    let ordered = (valid.is_none() && v.is_sorted()).then(|| {
+                        (
+                            v.first().map(|&x| i64::from(x)),
+                            v.last().map(|&x| i64::from(x)),
+                        )
+                    });
+                    let t = Int32Chunked::from_vec_validity("time".into(), v, valid);
+                    (t.into_series(), ordered)
+                }
+                Times::Ns(v) => {
+                    let valid = validity(&v, |x| *x == NO_TIME);
+                    let ordered = (valid.is_none() && v.is_sorted())
+                        .then(|| (v.first().copied(), v.last().copied()));
+                    let t = Int64Chunked::from_vec_validity("time".into(), v, valid);
+                    (t.into_series(), ordered)
+                }
+            };
+            let is_5xx: Bitmap = b.status.iter().map(|&s| s >= 500).collect();
+            let latency = match b.latency {
+                Latencies::Scaled { v, .. } => {
+                    let valid = validity(&v, |x| *x == NO_LATENCY);
+                    UInt32Chunked::from_vec_validity("latency".into(), v, valid).into_series()
+                }
+                Latencies::Float(v) => {
+                    let valid = validity(&v, |x| x.is_nan());
+                    Float64Chunked::from_vec_validity("latency".into(), v, valid).into_series()
+                }
+            };
+            (time, ordered, b.endpoint, is_5xx, latency, b.status)
         })
         .collect();
     let mut in_order = true;
     let mut prev = i64::MIN;
-    let mut time = Int64Chunked::from_vec("time".into(), Vec::new());
+    let kind = |compact: bool, narrow, wide| if compact { narrow } else { wide };
+    let time_type = kind(time_base.is_some(), DataType::Int32, DataType::Int64);
+    let latency_type = kind(latency_scale.is_some(), DataType::UInt32, DataType::Float64);
+    let mut time = Series::new_empty("time".into(), &time_type);
+    let mut latency = Series::new_empty("latency".into(), &latency_type);
     let mut endpoint = UInt32Chunked::from_vec("endpoint_id".into(), Vec::new());
-    let mut status = UInt32Chunked::from_vec("status".into(), Vec::new());
-    let mut latency = Float64Chunked::from_vec("latency_ms".into(), Vec::new());
-    for (t, tv, e, s, l, lv) in blocks {
-        in_order &= tv.is_none() && t.first().is_none_or(|&f| f >= prev) && t.is_sorted();
-        prev = t.last().copied().unwrap_or(prev);
-        time.append_owned(Int64Chunked::from_vec_validity("time".into(), t, tv))?;
+    let mut is_5xx = BooleanChunked::from_bitmap("is_5xx".into(), Bitmap::new());
+    let mut status = Vec::new();
+    for (t, ordered, e, x, l, s) in blocks {
+        match ordered {
+            Some((first, last)) => {
+                in_order &= first.is_none_or(|f| f >= prev);
+                prev = last.unwrap_or(prev);
+            }
+            None => in_order = false,
+        }
+        time.append_owned(t)?;
         endpoint.append_owned(UInt32Chunked::from_vec("endpoint_id".into(), e))?;
-        status.append_owned(UInt32Chunked::from_vec("status".into(), s))?;
-        latency.append_owned(Float64Chunked::from_vec_validity(
-            "latency_ms".into(),
-            l,
-            lv,
-        ))?;
+        is_5xx.append_owned(BooleanChunked::from_bitmap("is_5xx".into(), x))?;
+        latency.append_owned(l)?;
+        status.push(s);
     }
     if in_order {
         time.set_sorted_flag(polars::series::IsSorted::Ascending);
     }
-    let requests = DataFrame::new_infer_height(vec![
+    let df = DataFrame::new_infer_height(vec![
         time.into_column(),
         endpoint.into_column(),
-        status.into_column(),
+        is_5xx.into_column(),
         latency.into_column(),
     ])?;
-    Ok((requests, in_order))
+    Ok(RequestFrame {
+        df,
+        in_order,
+        time_base,
+        latency_scale,
+        status,
+    })
+}
+
+impl Frames {
+    /// The `requests` frame as it is written out: `time` in nanoseconds, `endpoint_id`,
+    /// `status` and `latency_ms`.
+    fn requests_ms(&self) -> PolarsResult<DataFrame> {
+        let status: Vec<u32> = self
+            .status
+            .iter()
+            .flatten()
+            .map(|&s| u32::from(s))
+            .collect();
+        DataFrame::new_infer_height(vec![
+            self.requests.column("time")?.clone(),
+            self.requests.column("endpoint_id")?.clone(),
+            Column::new("status".into(), status),
+            self.latency_ms(self.requests.column("latency")?)?,
+        ])?
+        .lazy()
+        .with_column(self.time_ns().alias("time"))
+        .collect()
+    }
+
+    /// `time`, `is_5xx` and `latency_ms`.
+    fn requests_decoded(&self) -> PolarsResult<DataFrame> {
+        DataFrame::new_infer_height(vec![
+            self.requests.column("time")?.clone(),
+            self.requests.column("is_5xx")?.clone(),
+            self.latency_ms(self.requests.column("latency")?)?,
+        ])
+    }
+
+    /// `latency`, or a slice of it, as Float64 milliseconds in one chunk (a quantile of a
+    /// multi-chunk column sorts it instead of selecting).
+    fn latency_ms(&self, latency: &Column) -> PolarsResult<Column> {
+        let Some((unit, k)) = self.latency_scale else {
+            return Ok(latency.rechunk().with_name("latency_ms".into()));
+        };
+        let digits = latency.u32()?;
+        let mut values = Vec::with_capacity(digits.len());
+        for c in digits.downcast_iter() {
+            values.extend(c.values().iter().map(|&n| decode_latency(n, k, unit)));
+        }
+        let valid = (digits.null_count() > 0).then(|| {
+            digits
+                .downcast_iter()
+                .flat_map(|c| (0..c.len()).map(move |i| c.validity().is_none_or(|v| v.get_bit(i))))
+                .collect::<Bitmap>()
+        });
+        Ok(Float64Chunked::from_vec_validity("latency_ms".into(), values, valid).into_column())
+    }
+
+    /// The `time` column as an Int64 nanoseconds expression.
+    fn time_ns(&self) -> Expr {
+        match self.time_base {
+            Some(g) => col("time").cast(DataType::Int64) * lit(MS) + lit(g),
+            None => col("time"),
+        }
+    }
+
+    /// The time of request `i` in nanoseconds.
+    fn time_at(&self, i: usize) -> PolarsResult<Option<i64>> {
+        let t = self.requests.column("time")?;
+        Ok(match self.time_base {
+            Some(g) => t.i32()?.get(i).map(|o| g + i64::from(o) * MS),
+            None => t.i64()?.get(i),
+        })
+    }
+
+    /// The `time` value of the first request at or after `ns` nanoseconds (a value of the
+    /// column's own kind, as an i64).
+    fn time_key(&self, ns: i64) -> i64 {
+        match self.time_base {
+            Some(g) => {
+                let d = i128::from(ns) - i128::from(g);
+                let ms = i128::from(MS);
+                let o = d.div_euclid(ms) + i128::from(d.rem_euclid(ms) != 0);
+                o.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+            }
+            None => ns,
+        }
+    }
+
+    /// Calls `each` with every request's time in nanoseconds, in order (the column has no
+    /// nulls: the requests are in time order).
+    fn each_time(&self, mut each: impl FnMut(i64) -> PolarsResult<()>) -> PolarsResult<()> {
+        let t = self.requests.column("time")?;
+        match self.time_base {
+            Some(g) => {
+                for c in t.i32()?.downcast_iter() {
+                    for &o in c.values().iter() {
+                        each(g + i64::from(o) * MS)?;
+                    }
+                }
+            }
+            None => {
+                for c in t.i64()?.downcast_iter() {
+                    for &x in c.values().iter() {
+                        each(x)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `events`, `classes` and `sources` frames.
@@ -255,8 +419,7 @@ impl Frames {
 fn requests_and_5xx() -> [Expr; 2] {
     [
         len().cast(DataType::UInt64).alias("requests"),
-        col("status")
-            .gt_eq(lit(500u32))
+        col("is_5xx")
             .sum()
             .cast(DataType::UInt64)
             .alias("errors_5xx"),
@@ -288,107 +451,132 @@ fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<i64>> {
     Ok(df.column(name)?.cast(&DataType::Int64)?.i64()?.get(i))
 }
 
-/// The requests' `endpoint_id`, `latency_ms` and `is_5xx`, grouped by endpoint (in input
-/// order within one) and flagged sorted, so polars groups contiguous runs and takes each
-/// endpoint's quantiles from a slice instead of hashing every id and gathering each group
-/// three times. Endpoint ids are dense: a counting sort writes each request's latency and
-/// 5xx bit straight to its endpoint's place (a permutation and polars' `take` of the three
-/// columns through it took 85 ms for the 4.9 M requests of a 1 GiB log beside the timeline on
-/// two cores; this, 50-70 ms, most of it faulting in the new columns' fresh pages).
-fn by_endpoint(f: &Frames, endpoints: usize) -> PolarsResult<DataFrame> {
+/// The requests' latencies grouped by endpoint (in input order within one), with each
+/// endpoint's requests and 5xx: a counting sort on the dense endpoint ids. `T` is the
+/// `latency` column's kind (digits or milliseconds); missing latencies are left out.
+///
+/// Each endpoint's latencies are then a slice, read back as f64 milliseconds and handed to
+/// polars for its quantiles. Sorting the three columns by endpoint (a permutation and polars'
+/// `take`) took 85 ms for the 4.9 M requests of a 1 GiB log beside the timeline on two
+/// cores; a counting sort of latency, 5xx and the endpoint ids (for a group-by on sorted
+/// runs), 50-70 ms, most of it faulting in the new columns' 59 MB of fresh pages. The
+/// latencies alone, as digits, are 20 MB.
+struct ByEndpoint<T> {
+    /// Start of each endpoint's latencies in `values`, and the end.
+    at: Vec<usize>,
+    values: Vec<T>,
+    requests: Vec<u64>,
+    errors_5xx: Vec<u64>,
+}
+
+fn by_endpoint<T>(f: &Frames, endpoints: usize) -> PolarsResult<ByEndpoint<T::Native>>
+where
+    T: PolarsNumericType,
+{
     // One chunk per request block, in each column (the same blocks: the chunks line up).
     let mut ids = f.requests.column("endpoint_id")?.u32()?.clone();
-    let mut status = f.requests.column("status")?.u32()?.clone();
-    let mut latency = f.requests.column("latency_ms")?.f64()?.clone();
-    let aligned = ids.chunk_lengths().eq(status.chunk_lengths())
+    let mut is_5xx = f.requests.column("is_5xx")?.bool()?.clone();
+    let latency = f
+        .requests
+        .column("latency")?
+        .as_materialized_series()
+        .clone();
+    let mut latency: ChunkedArray<T> = latency.unpack::<T>()?.clone();
+    let aligned = ids.chunk_lengths().eq(is_5xx.chunk_lengths())
         && ids.chunk_lengths().eq(latency.chunk_lengths());
     if !aligned {
         ids = ids.rechunk().into_owned();
-        status = status.rechunk().into_owned();
+        is_5xx = is_5xx.rechunk().into_owned();
         latency = latency.rechunk().into_owned();
     }
+    let mut requests = vec![0u64; endpoints];
+    let mut errors_5xx = vec![0u64; endpoints];
     let mut at = vec![0usize; endpoints + 1];
-    for chunk in ids.downcast_iter() {
-        for &e in chunk.values().iter() {
-            at[e as usize + 1] += 1;
+    let chunks = || {
+        ids.downcast_iter()
+            .zip(is_5xx.downcast_iter())
+            .zip(latency.downcast_iter())
+    };
+    for ((ids, is_5xx), latency) in chunks() {
+        let (bits, valid) = (is_5xx.values(), latency.validity());
+        for (row, &e) in ids.values().iter().enumerate() {
+            let e = e as usize;
+            requests[e] += 1;
+            errors_5xx[e] += u64::from(bits.get_bit(row));
+            at[e + 1] += usize::from(valid.is_none_or(|v| v.get_bit(row)));
         }
     }
     for i in 1..at.len() {
         at[i] += at[i - 1];
     }
-    let n = ids.len();
-    let mut sorted_ids = Vec::with_capacity(n);
-    for e in 0..endpoints {
-        sorted_ids.resize(at[e + 1], e as u32);
-    }
-    let mut values = vec![0f64; n];
-    // Bits, not `bool`s: 0.6 MB each instead of 4.9 MB of fresh pages.
-    let mut is_5xx = MutableBitmap::from_len_zeroed(n);
-    let has_nulls = latency.null_count() > 0;
-    let mut valid = has_nulls.then(|| MutableBitmap::from_len_zeroed(n));
-    let chunks = ids
-        .downcast_iter()
-        .zip(status.downcast_iter())
-        .zip(latency.downcast_iter());
-    for ((ids, status), latency) in chunks {
-        let (status, lat) = (status.values(), latency.values());
-        let validity = latency.validity();
+    let mut next = at.clone();
+    let mut values = vec![T::Native::default(); at[endpoints]];
+    for ((ids, _), latency) in chunks() {
+        let (lat, valid) = (latency.values(), latency.validity());
         for (row, &e) in ids.values().iter().enumerate() {
-            let to = at[e as usize];
-            at[e as usize] += 1;
-            values[to] = lat[row];
-            if status[row] >= 500 {
-                is_5xx.set(to, true);
-            }
-            if let Some(v) = valid.as_mut() {
-                if validity.is_none_or(|b| b.get_bit(row)) {
-                    v.set(to, true);
-                }
+            if valid.is_none_or(|v| v.get_bit(row)) {
+                let to = &mut next[e as usize];
+                values[*to] = lat[row];
+                *to += 1;
             }
         }
     }
-    let mut ids = UInt32Chunked::from_vec("endpoint_id".into(), sorted_ids);
-    ids.set_sorted_flag(polars::series::IsSorted::Ascending);
-    let valid = valid.map(MutableBitmap::freeze);
-    DataFrame::new_infer_height(vec![
-        ids.into_column(),
-        Float64Chunked::from_vec_validity("latency_ms".into(), values, valid).into_column(),
-        BooleanChunked::from_bitmap("is_5xx".into(), is_5xx.freeze()).into_column(),
+    Ok(ByEndpoint {
+        at,
+        values,
+        requests,
+        errors_5xx,
+    })
+}
+
+/// One endpoint's latencies as f64 milliseconds: p50/p95/p99 (polars, linear) and max.
+fn latency_stats(ms: Vec<f64>) -> PolarsResult<[Option<f64>; 4]> {
+    let ca = Float64Chunked::from_vec("latency_ms".into(), ms);
+    Ok([
+        ca.quantile(0.5, Q)?,
+        ca.quantile(0.95, Q)?,
+        ca.quantile(0.99, Q)?,
+        ca.max(),
     ])
 }
 
 /// Per endpoint: count, 5xx, p50/p95/p99/max latency. Sorted by count descending, then name.
 pub fn endpoints(f: &Frames, names: &[String]) -> PolarsResult<Vec<EndpointReport>> {
-    let [p50, p95, p99] = quantiles("latency_ms");
-    let df = by_endpoint(f, names.len())?;
-    let df = df
-        .lazy()
-        .group_by([col("endpoint_id")])
-        .agg([
-            len().cast(DataType::UInt64).alias("count"),
-            col("is_5xx")
-                .sum()
-                .cast(DataType::UInt64)
-                .alias("errors_5xx"),
-            p50,
-            p95,
-            p99,
-            col("latency_ms").max().alias("max_ms"),
-        ])
-        .collect()?;
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let id = u64_at(&df, "endpoint_id", i)? as usize;
-        out.push(EndpointReport {
-            endpoint: names[id].clone(),
-            count: u64_at(&df, "count", i)?,
-            errors_5xx: u64_at(&df, "errors_5xx", i)?,
-            p50_ms: f64_at(&df, "p50_ms", i)?.map(round3),
-            p95_ms: f64_at(&df, "p95_ms", i)?.map(round3),
-            p99_ms: f64_at(&df, "p99_ms", i)?.map(round3),
-            max_ms: f64_at(&df, "max_ms", i)?.map(round3),
-        });
-    }
+    let n = names.len();
+    let (g, stats): (ByEndpoint<()>, Vec<[Option<f64>; 4]>) = match f.latency_scale {
+        Some((unit, k)) => {
+            let g = by_endpoint::<UInt32Type>(f, n)?;
+            let stats = (0..n)
+                .map(|e| {
+                    let digits = &g.values[g.at[e]..g.at[e + 1]];
+                    latency_stats(digits.iter().map(|&d| decode_latency(d, k, unit)).collect())
+                })
+                .collect::<PolarsResult<_>>()?;
+            (g.counts_only(), stats)
+        }
+        None => {
+            let g = by_endpoint::<Float64Type>(f, n)?;
+            let stats = (0..n)
+                .map(|e| latency_stats(g.values[g.at[e]..g.at[e + 1]].to_vec()))
+                .collect::<PolarsResult<_>>()?;
+            (g.counts_only(), stats)
+        }
+    };
+    let mut out: Vec<EndpointReport> = (0..n)
+        .filter(|&e| g.requests[e] > 0)
+        .map(|e| {
+            let [p50, p95, p99, max] = stats[e];
+            EndpointReport {
+                endpoint: names[e].clone(),
+                count: g.requests[e],
+                errors_5xx: g.errors_5xx[e],
+                p50_ms: p50.map(round3),
+                p95_ms: p95.map(round3),
+                p99_ms: p99.map(round3),
+                max_ms: max.map(round3),
+            }
+        })
+        .collect();
     out.sort_by(|a, b| {
         b.count
             .cmp(&a.count)
@@ -397,13 +585,27 @@ pub fn endpoints(f: &Frames, names: &[String]) -> PolarsResult<Vec<EndpointRepor
     Ok(out)
 }
 
+impl<T> ByEndpoint<T> {
+    fn counts_only(self) -> ByEndpoint<()> {
+        ByEndpoint {
+            at: self.at,
+            values: Vec::new(),
+            requests: self.requests,
+            errors_5xx: self.errors_5xx,
+        }
+    }
+}
+
 /// Rounds to 3 decimals (microseconds), so the JSON does not show float noise.
 pub fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-fn bucketed(lf: LazyFrame, bucket_ns: i64) -> LazyFrame {
-    lf.filter(col("time").is_not_null())
+/// `lf` with `time` as the nanoseconds `time`, without the rows that have none, and each
+/// row's `bucket`.
+fn bucketed(lf: LazyFrame, time: Expr, bucket_ns: i64) -> LazyFrame {
+    lf.with_column(time.alias("time"))
+        .filter(col("time").is_not_null())
         // Times are after 1970, so `t - t % b` is the floor.
         .with_column((col("time") - col("time") % lit(bucket_ns)).alias("bucket"))
 }
@@ -434,30 +636,27 @@ fn sorted_timeline(
         return Ok(None);
     }
     // In order, so without nulls; one chunk per request block.
-    let time = f.requests.column("time")?.i64()?;
+    let n = f.requests.height();
     let floor = |t: i64| t - t.rem_euclid(bucket_ns);
     // (`get` panics out of bounds.)
-    let (first, last) = match time.len() {
+    let (first, last) = match n {
         0 => (None, None),
-        n => (time.get(0), time.get(n - 1)),
+        n => (f.time_at(0)?, f.time_at(n - 1)?),
     };
     let base = first.map_or(0, floor);
     let span = last.map_or(0, |t1| (floor(t1) - base) / bucket_ns);
     if u32::try_from(span).is_err() {
         return Ok(None);
     }
-    let (status, latency) = (
-        f.requests.column("status")?,
-        f.requests.column("latency_ms")?,
-    );
+    let (is_5xx, latency) = (f.requests.column("is_5xx")?, f.requests.column("latency")?);
     let mut out: Option<DataFrame> = None;
     let mut flush = |from: usize, idx: Vec<u32>| -> PolarsResult<()> {
         let len = idx.len();
         let mut idx = UInt32Chunked::from_vec("bucket_idx".into(), idx);
         idx.set_sorted_flag(polars::series::IsSorted::Ascending);
         let df = DataFrame::new_infer_height(vec![
-            status.slice(from as i64, len),
-            latency.slice(from as i64, len),
+            is_5xx.slice(from as i64, len),
+            f.latency_ms(&latency.slice(from as i64, len))?,
             idx.into_column(),
         ])?
         .lazy()
@@ -476,22 +675,21 @@ fn sorted_timeline(
     // only when the bucket changes (a division per request was 20 ms of 4.9 M requests).
     let (mut b, mut next) = (0u32, base.saturating_add(bucket_ns));
     let (mut from, mut row) = (0usize, 0usize);
-    let mut idx: Vec<u32> = Vec::with_capacity(time.len().min(batch));
-    for chunk in time.downcast_iter() {
-        for &t in chunk.values().iter() {
-            if t >= next {
-                if idx.len() >= batch {
-                    let room = batch.min(time.len() - row);
-                    flush(from, std::mem::replace(&mut idx, Vec::with_capacity(room)))?;
-                    from = row;
-                }
-                b = ((t - base) / bucket_ns) as u32;
-                next = base.saturating_add((i64::from(b) + 1).saturating_mul(bucket_ns));
+    let mut idx: Vec<u32> = Vec::with_capacity(n.min(batch));
+    f.each_time(|t| {
+        if t >= next {
+            if idx.len() >= batch {
+                let room = batch.min(n - row);
+                flush(from, std::mem::replace(&mut idx, Vec::with_capacity(room)))?;
+                from = row;
             }
-            idx.push(b);
-            row += 1;
+            b = ((t - base) / bucket_ns) as u32;
+            next = base.saturating_add((i64::from(b) + 1).saturating_mul(bucket_ns));
         }
-    }
+        idx.push(b);
+        row += 1;
+        Ok(())
+    })?;
     if !idx.is_empty() {
         flush(from, idx)?;
     }
@@ -524,13 +722,16 @@ pub(crate) fn timeline_in_batches(
     let aggs = [requests, errors_5xx, p50, p95, p99];
     let req = match sorted_timeline(f, bucket_ns, &aggs, batch)? {
         Some(df) => df,
-        None => bucketed(f.requests.clone().lazy(), bucket_ns)
+        None => bucketed(f.requests_decoded()?.lazy(), f.time_ns(), bucket_ns)
             .group_by([col("bucket")])
             .agg(aggs)
             .collect()?,
     };
     let sig = f
-        .signature_counts(bucketed(f.events.clone().lazy(), bucket_ns), &["bucket"])
+        .signature_counts(
+            bucketed(f.events.clone().lazy(), col("time"), bucket_ns),
+            &["bucket"],
+        )
         .collect()?;
     let mut rows: BTreeMap<i64, TimelineBucket> = BTreeMap::new();
     let empty = |b: i64| TimelineBucket {
@@ -575,16 +776,20 @@ fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-/// The number of times before `x` in `time`, which is in order and without nulls: one
+/// The number of values before `x` in `time`, which is in order and without nulls: one
 /// binary search in the chunk where `x` falls.
-fn lower_bound(time: &Int64Chunked, x: i64) -> usize {
+fn lower_bound<T>(time: &ChunkedArray<T>, x: i64) -> usize
+where
+    T: PolarsNumericType,
+    T::Native: Into<i64>,
+{
     let mut before = 0;
     for chunk in time.downcast_iter() {
         let v = chunk.values();
-        if v.last().is_some_and(|&l| l < x) {
+        if v.last().is_some_and(|&l| l.into() < x) {
             before += v.len();
         } else {
-            return before + v.partition_point(|&t| t < x);
+            return before + v.partition_point(|&t| t.into() < x);
         }
     }
     before
@@ -592,25 +797,27 @@ fn lower_bound(time: &Int64Chunked, x: i64) -> usize {
 
 /// Requests, 5xx and p50/p99 latency of the requests in `[start, end)` (nanoseconds).
 pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
-    let (status, latency) = (
-        f.requests.column("status")?,
-        f.requests.column("latency_ms")?,
-    );
-    let time = f.requests.column("time")?.i64()?;
-    let (status, latency) = if f.requests_in_time_order {
+    let (is_5xx, latency) = (f.requests.column("is_5xx")?, f.requests.column("latency")?);
+    let time = f.requests.column("time")?;
+    let (a, b) = (f.time_key(start), f.time_key(end));
+    let (is_5xx, latency) = if f.requests_in_time_order {
         // Ordered times: the window is a slice found by binary search, not a filter pass
         // over every request.
-        let (a, b) = (lower_bound(time, start), lower_bound(time, end));
+        let (a, b) = match f.time_base {
+            Some(_) => (lower_bound(time.i32()?, a), lower_bound(time.i32()?, b)),
+            None => (lower_bound(time.i64()?, a), lower_bound(time.i64()?, b)),
+        };
         let len = b.saturating_sub(a);
-        (status.slice(a as i64, len), latency.slice(a as i64, len))
+        (is_5xx.slice(a as i64, len), latency.slice(a as i64, len))
     } else {
-        let inside = time.gt_eq(start) & time.lt(end);
-        (status.filter(&inside)?, latency.filter(&inside)?)
+        let time = time.cast(&DataType::Int64)?;
+        let time = time.i64()?;
+        let inside = time.gt_eq(a) & time.lt(b);
+        (is_5xx.filter(&inside)?, latency.filter(&inside)?)
     };
-    // One chunk: a quantile of a multi-chunk column sorts it instead of selecting.
-    let latency = latency.rechunk();
+    let latency = f.latency_ms(&latency)?;
     let [requests, errors_5xx] = requests_and_5xx();
-    let df = DataFrame::new_infer_height(vec![status, latency])?
+    let df = DataFrame::new_infer_height(vec![is_5xx, latency])?
         .lazy()
         .select([
             requests,
@@ -769,8 +976,7 @@ pub fn write_frames(
         Column::new("endpoint".into(), names.to_vec()),
     ])?;
     let mut requests = f
-        .requests
-        .clone()
+        .requests_ms()?
         .lazy()
         .join(
             names_df.lazy(),

@@ -51,7 +51,7 @@ impl Unit {
         }
     }
 
-    fn to_ms(self, v: f64) -> Option<f64> {
+    pub(crate) fn to_ms(self, v: f64) -> Option<f64> {
         match self {
             Unit::Ms => Some(v),
             Unit::S => Some(v * 1000.0),
