@@ -74,6 +74,7 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, error::A
         let (summary, mut scan_errors) =
             pipeline::scan_all(&sources, &config.classifier, &config.scan);
         errors.append(&mut scan_errors);
+        release_free_memory();
         let (mut report, trends) =
             summary.into_report(config.classifier.catalog(), &config.trends)?;
         report.errors = errors
@@ -95,5 +96,16 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, error::A
     {
         Ok(pool) => pool.install(run),
         Err(_) => run(),
+    }
+}
+
+/// Hands the memory the allocator holds free back to the system: after the scan that is the
+/// stream's read-ahead blocks and the chunks' scratch, which glibc keeps in its heap (a
+/// 1 GiB log read from stdin: 23 MB), while the aggregation's peak is still to come.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free pages to the system; it takes no pointer.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -621,6 +621,14 @@ mod tests {
             assert_eq!(endpoints.len(), 3);
             assert!(endpoints.iter().all(|e| e.p50_ms.is_some()));
             assert_eq!(trends::endpoints(&fw, &names).unwrap(), endpoints);
+            // Endpoints' latencies gathered a batch at a time: one endpoint (the batch is
+            // smaller than any), two, all.
+            for batch in [0, 1, 19_000, 40_000, usize::MAX] {
+                for f in [&fc, &fw] {
+                    let e = trends::endpoints_in_batches(f, &names, batch).unwrap();
+                    assert_eq!(e, endpoints, "batch {batch}");
+                }
+            }
             for (a, b) in [
                 (0, 100_000_000_000),
                 (123_456_789, 250_000_000_000),
