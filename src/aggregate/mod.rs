@@ -295,9 +295,8 @@ impl Summary {
         let (count, names) = (requests.len(), requests.endpoints.clone());
         let (unparsed_latency, missing_latency) =
             (requests.unparsed_latency, requests.missing_latency);
-        // The frame takes the request blocks over as its columns' chunks (status widened
-        // block by block), so memory peaks at the rows plus the status column, not at two
-        // copies of everything.
+        // The frame takes the request blocks over as its columns' chunks, compact as they
+        // are, so memory peaks at the rows plus a bit a request (5xx), not at two copies.
         let frames = trends::frames(requests, &events, catalog).map_err(polars_err)?;
         drop(events);
         // Missing latencies are the column's nulls (polars counts them as it builds it).
