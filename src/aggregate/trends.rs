@@ -242,15 +242,6 @@ impl Frames {
         }
     }
 
-    /// The time of request `i` in nanoseconds.
-    fn time_at(&self, i: usize) -> PolarsResult<Option<i64>> {
-        let t = self.requests.column("time")?;
-        Ok(match self.time_base {
-            Some(g) => t.i32()?.get(i).map(|o| g + i64::from(o) * MS),
-            None => t.i64()?.get(i),
-        })
-    }
-
     /// The `time` value of the first request at or after `ns` nanoseconds (a value of the
     /// column's own kind, as an i64).
     fn time_key(&self, ns: i64) -> i64 {
@@ -453,12 +444,14 @@ fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<i64>> {
 
 /// Latencies gathered at once for the endpoints' quantiles, at most: endpoints go in
 /// batches (one endpoint at least), one pass over the requests a batch, so the memory the
-/// quantiles take is bounded whatever the number of requests. Measured on a 1 GiB log read
-/// from stdin (4.9 M requests, 10 endpoints): gathering every endpoint's latencies at once
-/// (their digits grouped by a counting sort, 20 MB) and handing each endpoint's to polars as
-/// f64 (which copies them for each quantile) took 36 MB beside the timeline; batches of 1 M
-/// digits take 4 MB.
-const ENDPOINT_BATCH: usize = 1 << 20;
+/// quantiles take is bounded whatever the number of requests (8 M digits are 32 MB). Each
+/// endpoint's latencies are gathered into a buffer of their own, as stored, and the
+/// quantiles are taken there without another copy. Measured on a 1 GiB log (4.9 M requests,
+/// 10 endpoints): handing each endpoint's latencies to polars as f64 (which copies them for
+/// each quantile) took 36 MB beside the timeline; this, 20 MB in one pass and 60-66 ms;
+/// batches of 1 M digits, 4 MB but seven passes and 140-160 ms, the report's longest task
+/// (a stream's peak RSS: 165 MiB against 174 MiB).
+const ENDPOINT_BATCH: usize = 1 << 23;
 
 /// The linear quantiles `qs` (between the closest ranks: polars' `linear`, numpy's default)
 /// and the maximum of `values`, which are reordered, as milliseconds.
@@ -503,6 +496,12 @@ fn linear_quantiles<T: Copy>(
 /// The present latencies of `latency` (a slice of the column, or all of it), as stored.
 fn present_values<T: PolarsNumericType>(latency: &ChunkedArray<T>) -> Vec<T::Native> {
     let mut out = Vec::with_capacity(latency.len() - latency.null_count());
+    extend_present(&mut out, latency);
+    out
+}
+
+/// Appends the present latencies of `latency` to `out`, as stored.
+fn extend_present<T: PolarsNumericType>(out: &mut Vec<T::Native>, latency: &ChunkedArray<T>) {
     for c in latency.downcast_iter() {
         match c.validity() {
             None => out.extend_from_slice(c.values()),
@@ -515,7 +514,6 @@ fn present_values<T: PolarsNumericType>(latency: &ChunkedArray<T>) -> Vec<T::Nat
             ),
         }
     }
-    out
 }
 
 /// p50/p95/p99 and max of each endpoint's latencies, endpoints in batches of about `batch`
@@ -644,124 +642,107 @@ fn bucketed(lf: LazyFrame, time: Expr, bucket_ns: i64) -> LazyFrame {
         .with_column((col("time") - col("time") % lit(bucket_ns)).alias("bucket"))
 }
 
-/// Requests in one batch of time buckets at least (see [`sorted_timeline`]); a batch ends at
-/// the first bucket boundary after it. Measured on a 1 GiB log (the report's endpoints and
-/// timeline, two cores): batches of 4 M requests took 180-220 ms, of 1 M 140-150 ms, of
-/// 256 k the same as 1 M; 256 k it is, as a batch's columns (index, 5xx bits, latencies read
-/// back as f64) are then 3 MB at the memory peak of a stream instead of 12 MB.
-const BUCKET_BATCH: usize = 1 << 18;
+/// One time bucket's requests: its start (nanoseconds), requests, 5xx and p50/p95/p99.
+struct BucketRow {
+    start: i64,
+    requests: u64,
+    errors_5xx: u64,
+    quantiles: Vec<Option<f64>>,
+}
 
-/// The timeline's request columns for requests in time order, or `None` when they are not:
-/// `requests`, `errors_5xx`, the quantiles and `bucket` (its start).
+/// The timeline's request rows for requests in time order, or `None` when they are not.
 ///
-/// The buckets of ordered times are runs. Each request gets its bucket's index from the first
-/// bucket (a u32, half the memory of a time), flagged sorted: polars groups the runs by their
-/// boundaries and takes each bucket's quantiles from a slice, instead of hashing 4.9 M keys
-/// and gathering every group (1 GiB log: 130 ms -> 45 ms). The requests go in batches of
-/// whole buckets and `batch` rows or a few more, so the index column is a batch's (1 MB), not
-/// every request's (20 MB at the memory peak of a 1 GiB log read from stdin); a batch's
-/// `is_5xx` is a slice of the frame's, without a copy, and its latencies are read back as
-/// f64 milliseconds for polars' quantiles.
-fn sorted_timeline(
-    f: &Frames,
-    bucket_ns: i64,
-    aggs: &[Expr],
-    batch: usize,
-) -> PolarsResult<Option<DataFrame>> {
+/// The buckets of ordered times are runs of rows. One pass over the times finds where each
+/// run ends (comparing each time with the next boundary: a division per request was 20 ms of
+/// 4.9 M requests); then each run's latencies, as stored (digits or f64), are copied into
+/// one buffer that every bucket reuses, and [`linear_quantiles`] takes the three quantiles
+/// there. For a 1 GiB log (4.9 M requests, 540 buckets) the timeline took 107-135 ms as
+/// polars' group-by on the runs (a bucket index column, the latencies read back as f64 in
+/// batches, each group copied once per quantile), and 41-65 ms this way.
+fn sorted_buckets(f: &Frames, bucket_ns: i64) -> PolarsResult<Option<Vec<BucketRow>>> {
     if !f.requests_in_time_order || bucket_ns <= 0 {
         return Ok(None);
     }
-    // In order, so without nulls; one chunk per request block.
     let n = f.requests.height();
-    let floor = |t: i64| t - t.rem_euclid(bucket_ns);
-    // (`get` panics out of bounds.)
-    let (first, last) = match n {
-        0 => (None, None),
-        n => (f.time_at(0)?, f.time_at(n - 1)?),
-    };
-    let base = first.map_or(0, floor);
-    let span = last.map_or(0, |t1| (floor(t1) - base) / bucket_ns);
-    if u32::try_from(span).is_err() {
-        return Ok(None);
-    }
-    let (is_5xx, latency) = (f.requests.column("is_5xx")?, f.requests.column("latency")?);
-    let mut out: Option<DataFrame> = None;
-    let mut flush = |from: usize, idx: Vec<u32>| -> PolarsResult<()> {
-        let len = idx.len();
-        let mut idx = UInt32Chunked::from_vec("bucket_idx".into(), idx);
-        idx.set_sorted_flag(polars::series::IsSorted::Ascending);
-        let df = DataFrame::new_infer_height(vec![
-            is_5xx.slice(from as i64, len),
-            f.latency_ms(&latency.slice(from as i64, len))?,
-            idx.into_column(),
-        ])?
-        .lazy()
-        .group_by([col("bucket_idx")])
-        .agg(aggs)
-        .collect()?;
-        match out.as_mut() {
-            Some(o) => {
-                o.vstack_mut(&df)?;
-            }
-            None => out = Some(df),
-        }
-        Ok(())
-    };
-    // The index moves only at a bucket boundary: one comparison a request, and a division
-    // only when the bucket changes (a division per request was 20 ms of 4.9 M requests).
-    let (mut b, mut next) = (0u32, base.saturating_add(bucket_ns));
-    let (mut from, mut row) = (0usize, 0usize);
-    let mut idx: Vec<u32> = Vec::with_capacity(n.min(batch));
+    // Each run: its bucket's start, its first row and its end.
+    let mut runs: Vec<(i64, usize, usize)> = Vec::new();
+    let (mut next, mut row) = (i64::MIN, 0);
     f.each_time(|t| {
         if t >= next {
-            if idx.len() >= batch {
-                let room = batch.min(n - row);
-                flush(from, std::mem::replace(&mut idx, Vec::with_capacity(room)))?;
-                from = row;
+            let start = t - t.rem_euclid(bucket_ns);
+            if let Some(last) = runs.last_mut() {
+                last.2 = row;
             }
-            b = ((t - base) / bucket_ns) as u32;
-            next = base.saturating_add((i64::from(b) + 1).saturating_mul(bucket_ns));
+            runs.push((start, row, n));
+            next = start.saturating_add(bucket_ns);
         }
-        idx.push(b);
         row += 1;
         Ok(())
     })?;
-    if !idx.is_empty() {
-        flush(from, idx)?;
-    }
-    // No requests: the general query gives the empty frame.
-    let Some(df) = out else {
-        return Ok(None);
-    };
-    df.lazy()
-        .with_column(
-            (lit(base) + col("bucket_idx").cast(DataType::Int64) * lit(bucket_ns)).alias("bucket"),
-        )
+    let is_5xx = f.requests.column("is_5xx")?.bool()?;
+    let latency = f.requests.column("latency")?.as_materialized_series();
+    Ok(Some(match f.latency_scale {
+        Some((unit, k)) => bucket_rows(&runs, is_5xx, latency.u32()?, Ord::cmp, |d| {
+            decode_latency(d, k, unit)
+        }),
+        None => bucket_rows(&runs, is_5xx, latency.f64()?, f64::total_cmp, |x| x),
+    }))
+}
+
+/// The rows of the buckets `runs` (see [`sorted_buckets`]).
+fn bucket_rows<T: PolarsNumericType>(
+    runs: &[(i64, usize, usize)],
+    is_5xx: &BooleanChunked,
+    latency: &ChunkedArray<T>,
+    cmp: impl Fn(&T::Native, &T::Native) -> std::cmp::Ordering + Copy,
+    ms: impl Fn(T::Native) -> f64 + Copy,
+) -> Vec<BucketRow> {
+    let mut values = Vec::new();
+    runs.iter()
+        .map(|&(start, first, end)| {
+            let len = end - first;
+            values.clear();
+            extend_present(&mut values, &latency.slice(first as i64, len));
+            let (quantiles, _) = linear_quantiles(&mut values, &[0.5, 0.95, 0.99], cmp, ms);
+            BucketRow {
+                start,
+                requests: len as u64,
+                errors_5xx: is_5xx.slice(first as i64, len).sum().unwrap_or(0) as u64,
+                quantiles,
+            }
+        })
         .collect()
-        .map(Some)
 }
 
 /// Per time bucket: requests, 5xx, error rate, p50/p95/p99, and count per signature.
 /// Buckets with neither a request nor a signature are left out.
 pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>> {
-    timeline_in_batches(f, bucket_ns, BUCKET_BATCH)
-}
-
-/// [`timeline`], requests in time order taken in batches of `batch` rows (or a few more).
-pub(crate) fn timeline_in_batches(
-    f: &Frames,
-    bucket_ns: i64,
-    batch: usize,
-) -> PolarsResult<Vec<TimelineBucket>> {
-    let [p50, p95, p99] = quantiles("latency_ms");
-    let [requests, errors_5xx] = requests_and_5xx();
-    let aggs = [requests, errors_5xx, p50, p95, p99];
-    let req = match sorted_timeline(f, bucket_ns, &aggs, batch)? {
-        Some(df) => df,
-        None => bucketed(f.requests_decoded()?.lazy(), f.time_ns(), bucket_ns)
-            .group_by([col("bucket")])
-            .agg(aggs)
-            .collect()?,
+    let req = match sorted_buckets(f, bucket_ns)? {
+        Some(rows) => rows,
+        None => {
+            let [p50, p95, p99] = quantiles("latency_ms");
+            let [requests, errors_5xx] = requests_and_5xx();
+            let df = bucketed(f.requests_decoded()?.lazy(), f.time_ns(), bucket_ns)
+                .group_by([col("bucket")])
+                .agg([requests, errors_5xx, p50, p95, p99])
+                .collect()?;
+            let mut rows = Vec::with_capacity(df.height());
+            for i in 0..df.height() {
+                let Some(start) = i64_at(&df, "bucket", i)? else {
+                    continue;
+                };
+                rows.push(BucketRow {
+                    start,
+                    requests: u64_at(&df, "requests", i)?,
+                    errors_5xx: u64_at(&df, "errors_5xx", i)?,
+                    quantiles: ["p50_ms", "p95_ms", "p99_ms"]
+                        .iter()
+                        .map(|q| f64_at(&df, q, i))
+                        .collect::<PolarsResult<_>>()?,
+                });
+            }
+            rows
+        }
     };
     let sig = f
         .signature_counts(
@@ -781,17 +762,14 @@ pub(crate) fn timeline_in_batches(
         signatures: BTreeMap::new(),
         start_ns: b,
     };
-    for i in 0..req.height() {
-        let Some(b) = i64_at(&req, "bucket", i)? else {
-            continue;
-        };
-        let r = rows.entry(b).or_insert_with(|| empty(b));
-        r.requests = u64_at(&req, "requests", i)?;
-        r.errors_5xx = u64_at(&req, "errors_5xx", i)?;
+    for q in req {
+        let r = rows.entry(q.start).or_insert_with(|| empty(q.start));
+        r.requests = q.requests;
+        r.errors_5xx = q.errors_5xx;
         r.error_rate = (r.requests > 0).then(|| round6(r.errors_5xx as f64 / r.requests as f64));
-        r.p50_ms = f64_at(&req, "p50_ms", i)?.map(round3);
-        r.p95_ms = f64_at(&req, "p95_ms", i)?.map(round3);
-        r.p99_ms = f64_at(&req, "p99_ms", i)?.map(round3);
+        r.p50_ms = q.quantiles[0].map(round3);
+        r.p95_ms = q.quantiles[1].map(round3);
+        r.p99_ms = q.quantiles[2].map(round3);
     }
     let names = sig.column("name")?.str()?.clone();
     for i in 0..sig.height() {
