@@ -3,6 +3,10 @@
 //!
 //! polars stays in this module. The frames are built column by column from the summary's
 //! vectors (never row by row), aggregated lazily, and turned into plain report structs.
+//! Request latencies stay compact in the frame (see [`Frames::latency_scale`]); the
+//! quantiles of ordered buckets, endpoints and windows are taken on one buffer of stored
+//! values each ([`linear_quantiles`], polars' `linear` to the bit), and polars' group-by takes
+//! them when the requests are out of order.
 
 use std::collections::BTreeMap;
 use std::path::Path;
