@@ -595,7 +595,7 @@ fn key_hash(k: &[u8]) -> usize {
 /// or more (overlapping), else four, else a byte loop; a `memcmp` call per candidate key cost
 /// more than the comparison (perf).
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -643,19 +643,32 @@ fn decimal_prefix(v: &[u8]) -> Option<(f64, usize)> {
     const POW10: [f64; 16] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
     ];
-    let (mut mant, mut digits, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
+    // The integer digits, then the fraction's: two tight loops (one loop with a `match` on
+    // each byte and the dot as state took ~95 instructions for `13.66`, callgrind).
+    let mut mant = 0u64;
     let mut n = 0;
-    for &c in v {
-        match c {
-            b'0'..=b'9' => {
-                mant = mant.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
-                digits += 1;
-                frac += usize::from(dot);
-            }
-            b'.' if !dot => dot = true,
-            _ => break,
-        }
+    while let Some(d) = v
+        .get(n)
+        .and_then(|c| c.checked_sub(b'0'))
+        .filter(|d| *d < 10)
+    {
+        mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
         n += 1;
+    }
+    let mut digits = n;
+    let mut frac = 0;
+    if v.get(n) == Some(&b'.') {
+        n += 1;
+        while let Some(d) = v
+            .get(n)
+            .and_then(|c| c.checked_sub(b'0'))
+            .filter(|d| *d < 10)
+        {
+            mant = mant.wrapping_mul(10).wrapping_add(u64::from(d));
+            n += 1;
+            frac += 1;
+        }
+        digits += frac;
     }
     if digits == 0 {
         return None;
