@@ -4,8 +4,10 @@
 #
 #   bench/compare.sh                  # 1 GiB, 5 timed rounds
 #   SIZE=256M RUNS=7 bench/compare.sh
+#   PROFILE=release bench/compare.sh  # the plain release build instead of release-lto
 #
-# 1. builds faultline (release) and installs what is missing: ripgrep and angle-grinder with
+# 1. builds faultline (the `release-lto` profile of Cargo.toml, as distributed binaries
+#    are built: the first build takes ~17 minutes on two cores, later ones a few) and installs what is missing: ripgrep and angle-grinder with
 #    `cargo install`, the rest is coreutils, gzip and Python 3;
 # 2. generates the plain, kubectl and json profiles, and a gzip copy of the plain one;
 # 3. checks every report against the generator's truth first (a fast wrong answer does not
@@ -23,6 +25,7 @@ SEED=${SEED:-1}
 WORK=${WORK:-/tmp/faultline-bench}
 SHARED=${SHARED:-$root/../shared/bench}
 AG_SLICE=${AG_SLICE:-100M}
+PROFILE=${PROFILE:-release-lto}
 mkdir -p "$WORK" bench/results
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -31,8 +34,8 @@ need rg || cargo install --locked ripgrep
 need agrind || cargo install --locked ag
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --release --quiet
-fl="$root/target/release/faultline"
+cargo build --profile "$PROFILE" --quiet
+fl="${CARGO_TARGET_DIR:-$root/target}/$PROFILE/faultline"
 
 for p in plain kubectl json; do
     log="$WORK/$SIZE-$p.log"
@@ -93,7 +96,7 @@ out="bench/results/$stamp"
 {
     rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     git diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
-    echo "commit: $rev"
+    echo "commit: $rev, profile $PROFILE"
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), RUNS=$RUNS"
     echo
 } | tee "$out.txt"
