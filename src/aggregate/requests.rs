@@ -946,8 +946,8 @@ mod tests {
     proptest::proptest! {
         /// Every row's endpoint is its method and path's key, whether the table of
         /// canonical endpoints found it or not: paths that are their own key, ids and
-        /// queries, methods of other lengths or the same, far more paths than slots (so they collide),
-        /// repeated in any order.
+        /// queries, methods of other lengths or the same, far more paths than slots (so
+        /// they collide), repeated in any order.
         #[test]
         fn canonical_table_gives_each_row_its_key(
             picks in proptest::collection::vec((0usize..4, 0usize..600, 0usize..3), 1..3000)
