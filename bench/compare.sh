@@ -6,9 +6,10 @@
 #   SIZE=256M RUNS=7 bench/compare.sh
 #   PROFILE=release bench/compare.sh  # the plain release build instead of release-lto
 #
-# 1. builds faultline (the `release-lto` profile of Cargo.toml, as distributed binaries
-#    are built: the first build takes ~17 minutes on two cores, later ones a few) and installs what is missing: ripgrep and angle-grinder with
-#    `cargo install`, the rest is coreutils, gzip and Python 3;
+# 1. builds faultline (the `release-lto` profile of Cargo.toml, as distributed binaries are
+#    built: the first build takes ~17 minutes on two cores, later ones a few) and installs
+#    what is missing: ripgrep and angle-grinder with `cargo install`, the rest is coreutils,
+#    gzip and Python 3;
 # 2. generates the plain, kubectl and json profiles, and a gzip copy of the plain one;
 # 3. checks every report against the generator's truth first (a fast wrong answer does not
 #    count): signatures and endpoints must pass;

@@ -819,15 +819,6 @@ fn is_id(seg: &[u8], flags: u8) -> bool {
         return false;
     }
     let has_digit = flags & DIGIT != 0;
-    // Most segments are words (`api`, `users`) or short numbers: they are judged on the
-    // first test that applies to them (the checks below need a digit or 8 bytes, but a
-    // UUID's).
-    if !has_digit {
-        return n == 36 && flags & (OTHER | ALPHA) == 0 && is_uuid(seg);
-    }
-    if n < 8 {
-        return flags == DIGIT;
-    }
     if flags == DIGIT {
         return true;
     }
