@@ -132,6 +132,10 @@ pub struct SignaturesArgs {
     /// Extra directory of `*.toml` signature files (repeatable).
     #[arg(long = "patterns", value_name = "DIR")]
     pub patterns: Vec<PathBuf>,
+    /// Run every `*.toml` case file of DIR (a log excerpt and the signatures it must give)
+    /// and print each signature's hits, misses and false positives; exits 1 on a failure.
+    #[arg(long, value_name = "DIR")]
+    pub check: Option<PathBuf>,
 }
 
 /// Output formats.

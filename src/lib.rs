@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod check;
 pub mod classify;
 pub mod config;
 pub mod error;

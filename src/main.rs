@@ -88,6 +88,15 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Signatures(args) => {
             let config = faultline::Config::with_patterns(&args.patterns)?;
+            if let Some(dir) = &args.check {
+                let res = faultline::check::check_dir(dir, &config)?;
+                write_stdout(faultline::check::render(&res).as_bytes())?;
+                return Ok(if res.passed() {
+                    Exit::Ok
+                } else {
+                    Exit::InputErrors
+                });
+            }
             let catalog = config.classifier.catalog();
             let out = match args.format {
                 OutFormat::Json => faultline::report::catalog_json(catalog),

@@ -18,8 +18,8 @@ use crate::aggregate::Summary;
 use crate::classify::{Classification, Classifier, Latency};
 use crate::error::InputError;
 use crate::framing::{
-    detect, expand_json, frame_chunk, Layout, Limits, Nanos, Record, Stitcher, TimeParser,
-    Unwrapper, YearHint,
+    detect, expand_json_with, frame_chunk, learn_prefix, Layout, Limits, Nanos, Record, Stitcher,
+    TimeParser, Unwrapper, YearHint,
 };
 use crate::input::{self, BlockReader, Mapped, Opened, Part, Source};
 
@@ -189,7 +189,7 @@ fn handle(
         return;
     }
     let json = if r.json {
-        expand_json(r.lines[0].text)
+        expand_json_with(r.lines[0].text, &cl.catalog().json_trace_fields)
     } else {
         None
     };
@@ -270,8 +270,8 @@ fn scan_buffer(
     st: &mut Stitcher,
     cl: &Classifier,
     opts: &ScanOptions,
+    limits: &Limits,
 ) -> Summary {
-    let limits = &opts.limits;
     let chunks = split_lines(buf, auto_chunk(buf.len(), opts));
     let outs: Vec<_> = chunks
         .par_iter()
@@ -310,6 +310,8 @@ fn scan_buffer(
 struct SourceScan<'c> {
     cl: &'c Classifier,
     opts: &'c ScanOptions,
+    /// The options' limits with the current part's learned prefix and year.
+    limits: Limits,
     st: Stitcher,
     unwrap: Option<Unwrapper>,
     total: Summary,
@@ -321,6 +323,14 @@ impl SourceScan<'_> {
     fn start_part(&mut self, head: &[u8], year: YearHint) {
         let layout = self.opts.layout.unwrap_or_else(|| detect(head));
         *self.total.layouts.entry(layout.name()).or_insert(0) += 1;
+        self.limits.prefix = match layout {
+            Layout::Text => learn_prefix(head),
+            _ => None,
+        };
+        self.limits.year = self.opts.year.map_or(year, |y| YearHint {
+            year: y,
+            until_month: None,
+        });
         if self.unwrap.as_ref().map(Unwrapper::layout) == Some(layout) {
             return;
         }
@@ -351,7 +361,7 @@ impl SourceScan<'_> {
 
     /// Frames and classifies a buffer of text lines (in `map`, when mapped).
     fn text(&mut self, buf: &[u8], map: Option<&Mapped>) {
-        let s = scan_buffer(buf, map, &mut self.st, self.cl, self.opts);
+        let s = scan_buffer(buf, map, &mut self.st, self.cl, self.opts, &self.limits);
         self.total.merge(s);
     }
 
@@ -372,7 +382,7 @@ impl SourceScan<'_> {
         }
         for i in 1..=blocks.len() {
             let mut next = Vec::new();
-            let (st, cl, opts) = (&mut self.st, self.cl, self.opts);
+            let (st, cl, opts, limits) = (&mut self.st, self.cl, self.opts, &self.limits);
             let ((), s) = rayon::join(
                 || {
                     if let Some(b) = blocks.get(i) {
@@ -382,7 +392,7 @@ impl SourceScan<'_> {
                         }
                     }
                 },
-                || scan_buffer(&cur, None, st, cl, opts),
+                || scan_buffer(&cur, None, st, cl, opts, limits),
             );
             self.total.merge(s);
             cur = next;
@@ -577,6 +587,7 @@ pub fn scan_source(
     let mut scan = SourceScan {
         cl,
         opts,
+        limits: opts.limits.clone(),
         st: Stitcher::new(),
         unwrap: None,
         total: Summary::new(),

@@ -19,8 +19,9 @@ use crate::classify::{Catalog, Classification, Location};
 use crate::error::AggregateError;
 use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 use crate::report::{
-    Count, EndpointReport, ExceptionGroup, IncidentReport, InputSummary, LocationCount, Report,
-    RequestSummary, SignatureReport, TimeRange, TimelineBucket, VariantCount, SCHEMA,
+    CodeLocation, Count, EndpointReport, ExceptionGroup, IncidentReport, InputSummary,
+    LocationCount, Report, RequestSummary, SignatureReport, TimeRange, TimelineBucket,
+    VariantCount, SCHEMA,
 };
 
 pub use incident::IncidentOptions;
@@ -138,7 +139,8 @@ fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut FxHashMap<K, u64>, b: &
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
     sigs: FxHashMap<usize, SigAgg>,
-    exceptions: FxHashMap<(String, String), Seen>,
+    /// Unknown exceptions by type, normalized message and innermost application frame.
+    exceptions: FxHashMap<(String, String, Option<Location>), Seen>,
     range: Seen,
     /// Bytes read (decompressed for compressed inputs).
     pub bytes: u64,
@@ -213,6 +215,7 @@ impl Summary {
                 let key = (
                     c.exception_type.clone().unwrap_or_default(),
                     c.message.clone().unwrap_or_default(),
+                    c.location.clone(),
                 );
                 self.exceptions.entry(key).or_default().add(t);
             }
@@ -412,9 +415,14 @@ impl Summary {
         let mut exceptions: Vec<ExceptionGroup> = self
             .exceptions
             .into_iter()
-            .map(|((ty, msg), s)| ExceptionGroup {
+            .map(|((ty, msg, loc), s)| ExceptionGroup {
                 r#type: ty,
                 message: msg,
+                location: loc.map(|l| CodeLocation {
+                    file: l.file,
+                    line: l.line,
+                    function: l.function,
+                }),
                 count: s.count,
                 first_seen: time(s.first),
                 last_seen: time(s.last),
@@ -425,6 +433,7 @@ impl Summary {
                 .cmp(&a.count)
                 .then_with(|| a.r#type.cmp(&b.r#type))
                 .then_with(|| a.message.cmp(&b.message))
+                .then_with(|| a.location_key().cmp(&b.location_key()))
         });
         if exceptions.len() > MAX_EXCEPTION_GROUPS {
             notes.push(format!(

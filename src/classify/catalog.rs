@@ -39,6 +39,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "patterns/network.toml",
         include_str!("../../patterns/network.toml"),
     ),
+    (
+        "patterns/fastapi.toml",
+        include_str!("../../patterns/fastapi.toml"),
+    ),
+    (
+        "patterns/celery.toml",
+        include_str!("../../patterns/celery.toml"),
+    ),
+    (
+        "patterns/runtime.toml",
+        include_str!("../../patterns/runtime.toml"),
+    ),
 ];
 
 /// How bad a signature is.
@@ -77,6 +89,17 @@ struct File {
     _layout: Option<toml::Value>,
     #[serde(default, rename = "fields")]
     _fields: Option<toml::Value>,
+    #[serde(default)]
+    json: Option<JsonSection>,
+}
+
+/// `[json]` in a pattern file: more fields of JSON log lines to read.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonSection {
+    /// Fields that hold a traceback (a dotted name is also a path).
+    #[serde(default)]
+    trace_fields: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +152,8 @@ pub struct Signature {
 pub struct Catalog {
     /// The signatures.
     pub signatures: Vec<Signature>,
+    /// Fields of JSON lines that hold a traceback, besides the built-in ones.
+    pub json_trace_fields: Vec<String>,
 }
 
 impl Catalog {
@@ -161,6 +186,19 @@ impl Catalog {
             .map(|s| (s.id.clone(), s.source.clone()))
             .collect();
         let mut seen: HashMap<String, PathBuf> = known;
+        if let Some(j) = file.json {
+            for f in j.trace_fields {
+                if f.trim().is_empty() {
+                    return Err(CatalogError::Syntax {
+                        path: path.into(),
+                        reason: "[json] trace_fields: a field name is empty".into(),
+                    });
+                }
+                if !self.json_trace_fields.contains(&f) {
+                    self.json_trace_fields.push(f);
+                }
+            }
+        }
         for raw in file.signature {
             if let Some(first) = seen.get(&raw.id) {
                 return Err(CatalogError::Duplicate {
@@ -205,6 +243,202 @@ pub fn read_dir_toml(dir: &Path) -> Result<Vec<(PathBuf, String)>, CatalogError>
         .collect()
 }
 
+/// Whether every match of a pattern contains one of its anchors.
+///
+/// Sound, not complete: a pattern is accepted when each of its alternatives has a part that
+/// always matches one of a few exact strings, each containing an anchor. Exact strings are
+/// followed through concatenations, small classes (`['"]`), optional parts and captures.
+mod anchored {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+
+    /// Exact strings are not enumerated past this many.
+    const LIMIT: usize = 256;
+
+    pub(super) fn covered(h: &Hir, anchors: &[String]) -> bool {
+        if let Some(set) = exact(h) {
+            return !set.is_empty() && set.iter().all(|s| has_anchor(s, anchors));
+        }
+        match h.kind() {
+            HirKind::Capture(c) => covered(&c.sub, anchors),
+            HirKind::Repetition(r) => r.min >= 1 && covered(&r.sub, anchors),
+            HirKind::Alternation(alts) => alts.iter().all(|a| covered(a, anchors)),
+            HirKind::Concat(parts) => {
+                let mut run: Option<Vec<Vec<u8>>> = Some(vec![Vec::new()]);
+                for p in parts {
+                    match (exact(p), run.take()) {
+                        (Some(set), Some(r)) => run = product(&r, &set),
+                        (Some(set), None) => run = Some(set),
+                        (None, r) => {
+                            // The run goes on into the exact start of this part.
+                            let r = match (r, edge(p, true)) {
+                                (Some(r), Some(pre)) => product(&r, &pre),
+                                (r, _) => r,
+                            };
+                            if r.is_some_and(|r| r.iter().all(|s| has_anchor(s, anchors))) {
+                                return true;
+                            }
+                            if covered(p, anchors) {
+                                return true;
+                            }
+                            // A new run starts with the exact end of this part.
+                            run = edge(p, false);
+                        }
+                    }
+                    if run
+                        .as_ref()
+                        .is_some_and(|r| !r.is_empty() && r.iter().all(|s| has_anchor(s, anchors)))
+                    {
+                        return true;
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn has_anchor(s: &[u8], anchors: &[String]) -> bool {
+        anchors
+            .iter()
+            .any(|a| memchr::memmem::find(s, a.as_bytes()).is_some())
+    }
+
+    fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+        if a.len().saturating_mul(b.len()) > LIMIT {
+            return None;
+        }
+        Some(
+            a.iter()
+                .flat_map(|x| {
+                    b.iter().map(move |y| {
+                        let mut v = x.clone();
+                        v.extend_from_slice(y);
+                        v
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// The exact strings `h` starts (`start`) or ends with, when they are few: the leading
+    /// (trailing) exact parts of a concatenation.
+    fn edge(h: &Hir, start: bool) -> Option<Vec<Vec<u8>>> {
+        match h.kind() {
+            HirKind::Capture(c) => edge(&c.sub, start),
+            HirKind::Concat(parts) => {
+                let mut acc = vec![Vec::new()];
+                let mut take = |p: &Hir, acc: &mut Vec<Vec<u8>>| -> bool {
+                    match exact(p).and_then(|set| {
+                        if start {
+                            product(acc, &set)
+                        } else {
+                            product(&set, acc)
+                        }
+                    }) {
+                        Some(next) => {
+                            *acc = next;
+                            true
+                        }
+                        None => false,
+                    }
+                };
+                if start {
+                    for p in parts.iter() {
+                        if !take(p, &mut acc) {
+                            break;
+                        }
+                    }
+                } else {
+                    for p in parts.iter().rev() {
+                        if !take(p, &mut acc) {
+                            break;
+                        }
+                    }
+                }
+                Some(acc)
+            }
+            _ => exact(h),
+        }
+    }
+
+    /// The strings `h` can match, when they are few.
+    fn exact(h: &Hir) -> Option<Vec<Vec<u8>>> {
+        match h.kind() {
+            HirKind::Empty | HirKind::Look(_) => Some(vec![Vec::new()]),
+            HirKind::Literal(l) => Some(vec![l.0.to_vec()]),
+            HirKind::Class(Class::Unicode(c)) => {
+                let n: u32 = c
+                    .ranges()
+                    .iter()
+                    .map(|r| r.end() as u32 - r.start() as u32 + 1)
+                    .sum();
+                if n > 4 {
+                    return None;
+                }
+                let mut out = Vec::new();
+                for r in c.ranges() {
+                    for ch in r.start()..=r.end() {
+                        out.push(ch.to_string().into_bytes());
+                    }
+                }
+                Some(out)
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                let n: u32 = c
+                    .ranges()
+                    .iter()
+                    .map(|r| u32::from(r.end() - r.start()) + 1)
+                    .sum();
+                if n > 4 {
+                    return None;
+                }
+                Some(
+                    c.ranges()
+                        .iter()
+                        .flat_map(|r| (r.start()..=r.end()).map(|b| vec![b]))
+                        .collect(),
+                )
+            }
+            HirKind::Capture(c) => exact(&c.sub),
+            HirKind::Repetition(r) => {
+                let sub = exact(&r.sub)?;
+                match (r.min, r.max) {
+                    (0, Some(1)) => {
+                        let mut v = vec![Vec::new()];
+                        v.extend(sub);
+                        Some(v)
+                    }
+                    (m, Some(x)) if m == x && m <= 4 => {
+                        let mut acc = vec![Vec::new()];
+                        for _ in 0..m {
+                            acc = product(&acc, &sub)?;
+                        }
+                        Some(acc)
+                    }
+                    _ => None,
+                }
+            }
+            HirKind::Concat(parts) => {
+                let mut acc = vec![Vec::new()];
+                for p in parts {
+                    acc = product(&acc, &exact(p)?)?;
+                }
+                Some(acc)
+            }
+            HirKind::Alternation(alts) => {
+                let mut out = Vec::new();
+                for a in alts {
+                    out.extend(exact(a)?);
+                    if out.len() > LIMIT {
+                        return None;
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
 fn compile(path: &Path, raw: RawSignature) -> Result<Signature, CatalogError> {
     let bad = |reason: String| CatalogError::Signature {
         path: path.into(),
@@ -246,6 +480,16 @@ fn compile(path: &Path, raw: RawSignature) -> Result<Signature, CatalogError> {
         }
     }
     let pattern = Regex::new(&raw.pattern).map_err(|e| bad(format!("bad pattern regex: {e}")))?;
+    let hir =
+        regex_syntax::parse(&raw.pattern).map_err(|e| bad(format!("bad pattern regex: {e}")))?;
+    if !anchored::covered(&hir, &raw.anchors) {
+        return Err(bad(format!(
+            "the pattern can match text that holds none of the anchors {:?}: lines without an \
+             anchor are never read, so such matches would be missed; add an anchor that every \
+             match contains",
+            raw.anchors
+        )));
+    }
     let variant_from_code = match &raw.variant_from_code {
         Some(r) => {
             let re = Regex::new(r).map_err(|e| bad(format!("bad variant_from_code regex: {e}")))?;
@@ -279,7 +523,7 @@ mod tests {
     #[test]
     fn builtin_catalog_loads_and_lists_every_pattern_file() {
         let c = Catalog::builtin().unwrap();
-        assert!(c.signatures.len() >= 16, "{}", c.signatures.len());
+        assert!(c.signatures.len() >= 40, "{}", c.signatures.len());
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/patterns");
         let mut on_disk: Vec<String> = std::fs::read_dir(dir)
             .unwrap()

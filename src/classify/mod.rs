@@ -63,7 +63,7 @@ pub struct Classifier {
     /// Compiled on the first record that needs it, by the worker that meets it (compiling it
     /// before the scan was 7-10 ms of start-up on one core while the other waited; each
     /// pattern was already compiled, so validated, on its own).
-    set: OnceLock<regex::RegexSet>,
+    set: OnceLock<Option<regex::RegexSet>>,
     /// The smallest set of literals that covers every anchor (an anchor that contains another
     /// is dropped), for the pass over all bytes. Fewer literals mean fewer false candidates in
     /// the SIMD (Teddy) search, whose cost dominates a run.
@@ -71,6 +71,9 @@ pub struct Classifier {
     prefilter_lits: Vec<String>,
     /// The prefilter pattern id of [`TRACEBACK_ANCHOR`].
     traceback_id: usize,
+    /// Prefilter literals that can overlap the traceback literal: where the traceback
+    /// literal matches, they are looked for around it (a non-overlapping search reports one).
+    tb_overlaps: Vec<String>,
     /// Reads request lines; `None` when request analysis is off.
     requests: Option<RequestReader>,
 }
@@ -146,19 +149,26 @@ impl Classifier {
             .flat_map(|s| s.anchors.iter().map(String::as_str))
             .collect();
         let mut lits: Vec<&str> = anchors.iter().map(|a| rare_tail(a)).collect();
-        lits.push(TRACEBACK_ANCHOR);
         lits.sort_unstable();
         lits.dedup();
-        let minimal: Vec<&str> = lits
+        // The traceback literal is searched whatever the anchors are, and never dropped for
+        // an anchor inside it (`anchors = ["Traceback"]` once made start-up panic): it is
+        // listed first, so where both match at one place the traceback wins, and a line with
+        // it is then also a candidate for the anchors that overlap it (`tb_overlaps`).
+        let mut minimal: Vec<&str> = vec![TRACEBACK_ANCHOR];
+        minimal.extend(
+            lits.iter()
+                .filter(|a| **a != TRACEBACK_ANCHOR)
+                .filter(|a| !lits.iter().any(|b| b != *a && a.contains(b)))
+                .copied(),
+        );
+        let tb_overlaps: Vec<String> = lits
             .iter()
-            .filter(|a| !lits.iter().any(|b| b != *a && a.contains(b)))
-            .copied()
+            .filter(|a| overlaps(a, TRACEBACK_ANCHOR))
+            .map(|a| a.to_string())
             .collect();
         let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
-        let traceback_id = minimal
-            .iter()
-            .position(|l| *l == TRACEBACK_ANCHOR)
-            .expect("kept");
+        let traceback_id = 0;
         let prefilter = Literals::new(&minimal).expect("anchors are validated literals");
         Classifier {
             catalog,
@@ -166,6 +176,7 @@ impl Classifier {
             prefilter,
             prefilter_lits,
             traceback_id,
+            tb_overlaps,
             requests,
         }
     }
@@ -180,12 +191,28 @@ impl Classifier {
         self.requests.as_ref()
     }
 
-    /// The signatures' regex set, compiled on first use.
-    fn set(&self) -> &regex::RegexSet {
-        self.set.get_or_init(|| {
-            regex::RegexSet::new(self.catalog.signatures.iter().map(|s| s.pattern.as_str()))
-                .expect("each pattern compiled on its own")
-        })
+    /// The signatures' regex set, compiled on first use; `None` when the patterns together
+    /// exceed the regex size limit (each was compiled on its own), and they are then tried
+    /// one by one.
+    fn set(&self) -> Option<&regex::RegexSet> {
+        self.set
+            .get_or_init(|| {
+                regex::RegexSet::new(self.catalog.signatures.iter().map(|s| s.pattern.as_str()))
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The first signature, in catalog order, whose pattern matches `text`.
+    fn first_match(&self, text: &str) -> Option<usize> {
+        match self.set() {
+            Some(set) => set.matches(text).iter().next(),
+            None => self
+                .catalog
+                .signatures
+                .iter()
+                .position(|s| s.pattern.is_match(text)),
+        }
     }
 
     /// Replaces the request reader; `None` turns request analysis off.
@@ -201,14 +228,30 @@ impl Classifier {
     /// Start offsets of anchor matches in `buf`, sorted; overlapping matches may be omitted,
     /// which is fine since one hit marks the whole line.
     pub fn prefilter(&self, buf: &[u8]) -> Vec<Hit> {
-        let hit = |at: usize, pid: usize| Hit {
-            offset: at,
-            traceback: pid == self.traceback_id,
-        };
         let mut hits = Vec::new();
-        self.prefilter
-            .for_each(buf, |at, pid| hits.push(hit(at, pid)));
+        self.prefilter.for_each(buf, |at, pid| {
+            let traceback = pid == self.traceback_id;
+            hits.push(Hit {
+                offset: at,
+                traceback,
+            });
+            if traceback && self.overlaps_anchor(buf, at) {
+                hits.push(Hit {
+                    offset: at,
+                    traceback: false,
+                });
+            }
+        });
         hits
+    }
+
+    /// Whether an anchor literal that overlaps the traceback literal found at `at` is there.
+    fn overlaps_anchor(&self, buf: &[u8], at: usize) -> bool {
+        self.tb_overlaps.iter().any(|a| {
+            let lo = at.saturating_sub(a.len());
+            let hi = (at + TRACEBACK_ANCHOR.len() + a.len()).min(buf.len());
+            memchr::memmem::find(&buf[lo..hi], a.as_bytes()).is_some()
+        })
     }
 
     /// Classifies a record given as lines (lossy UTF-8 is fine). Returns `None` when it is
@@ -240,7 +283,7 @@ impl Classifier {
                 }
                 // One pass of the set finds every signature that matches; the lowest index
                 // (catalog order) wins, and only its regex is run again for the captures.
-                if let Some(i) = self.set().matches(text).iter().next() {
+                if let Some(i) = self.first_match(text) {
                     let sig = &self.catalog.signatures[i];
                     if let Some(c) = sig.pattern.captures(text) {
                         let from_group = sig
@@ -316,6 +359,16 @@ fn rare_tail(anchor: &str) -> &str {
         }
     }
     &anchor[best..]
+}
+
+/// Whether some match of `a` can share a byte with a match of `b`: one contains the other, or
+/// an end of one is the other's start.
+fn overlaps(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len().min(b.len());
+    memchr::memmem::find(a, b).is_some()
+        || memchr::memmem::find(b, a).is_some()
+        || (1..n).any(|k| a.ends_with(&b[..k]) || b.ends_with(&a[..k]))
 }
 
 /// The variant read from the traceback: the `variant_from_code` capture on application code

@@ -165,11 +165,19 @@ fn websocket_variant_comes_from_the_application_frame_or_starlette() {
 #[test]
 fn unknown_exceptions_are_grouped_by_type_and_shape() {
     let c = classifier();
-    let a = c.classify(&tb("KeyError: 'user_id'")).unwrap();
-    let b = c.classify(&tb("KeyError: 'trip_id'")).unwrap();
+    let a = c
+        .classify(&tb("KeyError: '8f14e45f-ceea-467a-9575-ab9c4f1b0d3e'"))
+        .unwrap();
+    let b = c
+        .classify(&tb("KeyError: '1c383cd3-0b7c-4d0e-8f5a-6e2b9d1f7a44'"))
+        .unwrap();
     assert_eq!(a.signature, None);
     assert_eq!(a.exception_type.as_deref(), Some("KeyError"));
     assert_eq!(a.message, b.message);
+    // Names are kept: a missing key `user_id` and a missing key `trip_id` are two failures.
+    let k1 = c.classify(&tb("KeyError: 'user_id'")).unwrap();
+    let k2 = c.classify(&tb("KeyError: 'trip_id'")).unwrap();
+    assert_ne!(k1.message, k2.message);
     assert_eq!(a.location.unwrap().line, 10);
     assert!(c
         .classify(&["2025-01-10 10:00:00,000 - app - INFO - ok"])
@@ -193,4 +201,122 @@ fn prefilter_finds_anchor_offsets() {
         }]
     );
     assert!(c.prefilter(b"2025-01-10 INFO all good\n").is_empty());
+}
+
+fn one_signature(anchors: &[&str], pattern: &str) -> String {
+    let mut s = toml::map::Map::new();
+    s.insert("id".into(), "gen".into());
+    s.insert("title".into(), "t".into());
+    s.insert("severity".into(), "error".into());
+    s.insert(
+        "anchors".into(),
+        toml::Value::Array(anchors.iter().map(|a| (*a).into()).collect()),
+    );
+    s.insert("pattern".into(), pattern.into());
+    s.insert("remediation".into(), "r".into());
+    let mut doc = toml::map::Map::new();
+    doc.insert(
+        "signature".into(),
+        toml::Value::Array(vec![toml::Value::Table(s)]),
+    );
+    toml::to_string(&toml::Value::Table(doc)).unwrap()
+}
+
+/// Issue 16: an anchor inside the traceback literal (`Traceback`, `most recent call`) made
+/// start-up panic (`expect("kept")`).
+#[test]
+fn anchors_inside_the_traceback_literal_work() {
+    for anchor in [
+        "Traceback",
+        "most recent call",
+        "Traceback (most recent call last):",
+        "call last)",
+    ] {
+        let mut cat = Catalog::builtin().unwrap();
+        cat.add_str(
+            std::path::Path::new("u.toml"),
+            &one_signature(&[anchor], &regex::escape(anchor)),
+        )
+        .unwrap();
+        let c = Classifier::new(cat);
+        let hits = c.prefilter(b"x\nTraceback (most recent call last):\n");
+        assert!(hits.iter().any(|h| h.traceback), "{anchor}: {hits:?}");
+        assert!(hits.iter().any(|h| !h.traceback), "{anchor}: {hits:?}");
+        let rec = [
+            "Traceback (most recent call last):",
+            "  File \"/a.py\", line 1, in f",
+            "KeyError: 'x'",
+        ];
+        let got = c.classify(&rec).unwrap();
+        assert_eq!(
+            c.catalog().signatures[got.signature.unwrap()].id,
+            "gen",
+            "{anchor}"
+        );
+    }
+}
+
+#[test]
+fn an_anchor_the_pattern_does_not_need_is_rejected() {
+    let sig = |anchors: &[&str], pattern: &str| {
+        Catalog::default().add_str(
+            std::path::Path::new("u.toml"),
+            &one_signature(anchors, pattern),
+        )
+    };
+    assert!(sig(&["boom"], r"boom \d+").is_ok());
+    assert!(sig(
+        &["was sent SIGKILL", "was sent SIGTERM"],
+        r"was sent (?:SIGKILL|SIGTERM)"
+    )
+    .is_ok());
+    assert!(sig(&["boom"], r"(?:boom|bang) \d+")
+        .unwrap_err()
+        .to_string()
+        .contains("none of the anchors"));
+    assert!(sig(&["boom"], r"(?i)boom").is_err());
+    assert!(sig(&["boom"], r"(?:boom)?x").is_err());
+    assert!(sig(&["boom"], r"(?:boom)+").is_ok());
+    assert!(sig(&["Need to call"], r#"Need to call ["']?accept"#).is_ok());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// No pattern file panics start-up or a scan: it loads, or it is refused with an error.
+    #[test]
+    fn no_pattern_file_panics(
+        anchors in proptest::collection::vec("[ -~]{0,40}", 0..4),
+        pattern in "[ -~]{0,60}",
+        inside in proptest::bool::ANY,
+        text in "[ -~\n]{0,200}",
+    ) {
+        // Half the cases take the anchors from the pattern, so that more files load.
+        let anchors: Vec<String> = if inside && pattern.len() >= 4 {
+            vec![pattern.replace(['"', '\\'], "")]
+        } else {
+            anchors
+        };
+        let refs: Vec<&str> = anchors.iter().map(String::as_str).collect();
+        let file = one_signature(&refs, &pattern);
+        let mut cat = Catalog::builtin().unwrap();
+        if cat.add_str(std::path::Path::new("gen.toml"), &file).is_ok() {
+            let c = Classifier::new(cat);
+            let buf = format!("{text}\nTraceback (most recent call last):\n{}\n", anchors.join(" "));
+            let _ = c.prefilter(buf.as_bytes());
+            let lines: Vec<&str> = buf.lines().collect();
+            let _ = c.classify(&lines);
+        }
+    }
+
+    /// The anchors checked as a literal pattern always load: a literal is its own anchor.
+    #[test]
+    fn a_literal_pattern_with_itself_as_anchor_loads(lit in "[a-zA-Z0-9 ._:'-]{4,40}") {
+        let file = one_signature(&[&lit], &regex::escape(&lit));
+        let mut cat = Catalog::builtin().unwrap();
+        proptest::prop_assert!(cat.add_str(std::path::Path::new("gen.toml"), &file).is_ok());
+        let c = Classifier::new(cat);
+        let text = format!("x {lit} y");
+        let got = c.classify(&[text.as_str()]);
+        proptest::prop_assert!(got.is_some_and(|g| g.signature.is_some()));
+    }
 }

@@ -90,12 +90,41 @@ impl Shape {
 
 /// Reads a record's lines (already framed, prefix-stripped, lossy UTF-8).
 pub fn shape<S: AsRef<str>>(lines: &[S]) -> Shape {
+    let mut expanded: Vec<String> = Vec::new();
+    let flat = lines.iter().any(|l| is_flattened(l.as_ref()));
+    if flat {
+        for l in lines {
+            match unflatten(l.as_ref()) {
+                Some(v) => expanded.extend(v),
+                None => expanded.push(l.as_ref().to_string()),
+            }
+        }
+    }
+    let lines: Vec<&str> = if flat {
+        expanded.iter().map(String::as_str).collect()
+    } else {
+        lines.iter().map(AsRef::as_ref).collect()
+    };
     let mut sh = Shape::default();
     let mut in_tb = false;
     let mut in_exc = false;
+    // Inside an exception group (Python 3.11+), whose lines carry `|` and `+-` gutters.
+    let mut group = false;
     for raw in lines {
-        let line = raw.as_ref().trim_end_matches(['\r', '\n']);
+        let mut line = raw.trim_end_matches(['\r', '\n']);
+        if group {
+            let t = line.trim_start();
+            if t.starts_with("+-") || t.starts_with("+--") {
+                continue;
+            }
+            if let Some(rest) = t.strip_prefix("| ").or_else(|| (t == "|").then_some("")) {
+                line = rest;
+            }
+        }
         let t = line.trim_start();
+        if t.starts_with("+ Exception Group Traceback (most recent call last):") {
+            group = true;
+        }
         if t.starts_with("Traceback (most recent call last):")
             || t.starts_with("+ Exception Group Traceback (most recent call last):")
         {
@@ -168,9 +197,81 @@ pub fn shape<S: AsRef<str>>(lines: &[S]) -> Shape {
     sh
 }
 
-/// Finds `Type: message` at the start of a line, or after a ` - ` / `: ` log separator.
+const TB_HEADER: &str = "Traceback (most recent call last):";
+
+/// A traceback printed on one line: its header with more text after it (newlines replaced
+/// by spaces, or written as `\\n`).
+fn is_flattened(line: &str) -> bool {
+    line.find(TB_HEADER)
+        .is_some_and(|i| !line[i + TB_HEADER.len()..].trim().is_empty())
+}
+
+static FLAT_FRAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>[^\s\\]+)"#).unwrap()
+});
+static FLAT_EXC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|\s)(?P<exc>(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|Disconnect|Cancelled|Refused|Reset|Group|Exceeded)(?::\s|:?$))").unwrap()
+});
+
+/// The lines of a flattened traceback, as Python printed them.
+fn unflatten(line: &str) -> Option<Vec<String>> {
+    let at = line.find(TB_HEADER)?;
+    let body = &line[at + TB_HEADER.len()..];
+    if body.trim().is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    if !line[..at].trim().is_empty() {
+        out.push(line[..at].trim_end().to_string());
+    }
+    out.push(TB_HEADER.to_string());
+    if body.contains("\\n") {
+        // Escaped newlines: the lines are all there.
+        out.extend(
+            body.split("\\n")
+                .map(|l| l.trim_end_matches("\\r").to_string())
+                .filter(|l| !l.trim().is_empty()),
+        );
+        return Some(out);
+    }
+    let frames: Vec<_> = FLAT_FRAME.captures_iter(body).collect();
+    if frames.is_empty() {
+        out.push(body.trim().to_string());
+        return Some(out);
+    }
+    for (k, c) in frames.iter().enumerate() {
+        let m = c.get(0).expect("whole match");
+        out.push(format!("  {}", m.as_str()));
+        let end = frames
+            .get(k + 1)
+            .map_or(body.len(), |n| n.get(0).expect("whole match").start());
+        let mut tail = &body[m.end()..end];
+        if k + 1 == frames.len() {
+            // After the last frame: its code line, then the exception line.
+            if let Some(e) = FLAT_EXC.captures(tail).and_then(|e| e.name("exc")) {
+                let exc = tail[e.start()..].trim();
+                tail = &tail[..e.start()];
+                if !tail.trim().is_empty() {
+                    out.push(format!("    {}", tail.trim()));
+                }
+                out.push(exc.to_string());
+                return Some(out);
+            }
+        }
+        if !tail.trim().is_empty() {
+            out.push(format!("    {}", tail.trim()));
+        }
+    }
+    Some(out)
+}
+
+/// Finds `Type: message` at the start of a line, or after a ` - ` / `: ` log separator, or
+/// pytest's `E   `.
 fn bare_exception(line: &str) -> Option<(String, String)> {
     let mut starts = vec![0];
+    if let Some(rest) = line.strip_prefix("E ") {
+        starts.push(line.len() - rest.trim_start().len());
+    }
     starts.extend(line.match_indices(" - ").map(|(i, _)| i + 3));
     starts.extend(line.match_indices(": ").map(|(i, _)| i + 2));
     starts.extend(line.match_indices("] ").map(|(i, _)| i + 2));

@@ -48,7 +48,11 @@ enum Step {
 
 /// The transition function. `validation` is true when the open record's exception line is a
 /// pydantic validation error, whose message continues on unindented field-name lines.
-fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool) -> Step {
+/// `stamped` is true when the platform put a time on the line (CRI, Docker, journald,
+/// `kubectl --timestamps`): such a line is an event of its own unless it continues a
+/// traceback, so an app that prints no header the framer knows (a clock time and logfmt keys)
+/// still gets a record, and a request, per line.
+fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) -> Step {
     use Phase::*;
     match (kind, phase) {
         (Kind::Header { .. }, _) => Step::Start(Header),
@@ -66,7 +70,7 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool) -> Step {
         // A header's message may go on over unindented lines (asyncio's `future: <Task ...>`
         // under `Task exception was never retrieved`, multi-line log messages), but a bare
         // exception line is an event of its own.
-        (Kind::Text, Header) if !looks_like_exception_line(line) => Step::Join(Header),
+        (Kind::Text, Header) if !stamped && !looks_like_exception_line(line) => Step::Join(Header),
         (Kind::Text, _) => Step::Start(Message),
     }
 }
@@ -96,6 +100,20 @@ fn looks_like_exception_line(line: &[u8]) -> bool {
     SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
+/// The last dotted part of an exception line's type name (`KeyError` of
+/// `builtins.KeyError: 'x'`).
+fn exception_name(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'))
+        .unwrap_or(line.len());
+    let name = &line[..end];
+    match memchr::memrchr(b'.', name) {
+        Some(i) => &name[i + 1..],
+        None => name,
+    }
+}
+
 /// A pydantic error location such as `DATABASE_URL` or `items.0.name`.
 fn is_field_path(line: &[u8]) -> bool {
     !line.is_empty()
@@ -114,6 +132,8 @@ struct Classified<'a> {
     kind: Kind,
     /// The line's own time: the platform's, else the header's.
     time: Option<Nanos>,
+    /// The platform put a time on the line.
+    stamped: bool,
 }
 
 /// One stream's open record and time context.
@@ -127,6 +147,8 @@ struct StreamFramer<'a> {
     json: bool,
     validation: bool,
     bare_exception: bool,
+    /// The index of the raised exception's line, after a traceback.
+    exc_at: Option<usize>,
     last_time: Option<Nanos>,
 }
 
@@ -141,6 +163,7 @@ impl<'a> StreamFramer<'a> {
             json: false,
             validation: false,
             bare_exception: false,
+            exc_at: None,
             last_time: None,
         }
     }
@@ -159,6 +182,7 @@ impl<'a> StreamFramer<'a> {
             json: c.json,
             validation: c.validation,
             bare_exception: c.bare_exception,
+            exc_at: c.exc_at,
             last_time: c.last_time,
         }
     }
@@ -177,6 +201,7 @@ impl<'a> StreamFramer<'a> {
             json: self.json,
             validation: self.validation,
             bare_exception: self.bare_exception,
+            exc_at: self.exc_at,
             last_time: self.last_time,
         }
     }
@@ -185,19 +210,39 @@ impl<'a> StreamFramer<'a> {
         if self.lines.is_empty() {
             return;
         }
-        stats.records += 1;
-        stats.record_lines += self.lines.len() as u64;
-        sink(&Record {
-            lines: &self.lines,
-            stream,
-            time: self.time,
-            traceback: self.traceback,
-            hit: self.hit,
-            json: self.json,
-            bare_exception: self.bare_exception,
-        });
+        // A bare exception line followed by the traceback of another exception (a one-line
+        // error, then a different failure) is two events; followed by its own traceback
+        // (Sentry and Django pastes print the message first) it is one.
+        let split = match self.exc_at {
+            Some(i) if self.bare_exception && i > 0 && i < self.lines.len() => {
+                exception_name(self.lines[0].text) != exception_name(self.lines[i].text)
+            }
+            _ => false,
+        };
+        let (time, json) = (self.time, self.json);
+        let mut out = |lines: &[LineRef<'_>], traceback: bool, hit: bool, bare_exception: bool| {
+            stats.records += 1;
+            stats.record_lines += lines.len() as u64;
+            sink(&Record {
+                lines,
+                stream,
+                time,
+                traceback,
+                hit,
+                json,
+                bare_exception,
+            });
+        };
+        if split {
+            let rest = &self.lines[1..];
+            out(&self.lines[..1], false, self.lines[0].hit, true);
+            out(rest, self.traceback, rest.iter().any(|l| l.hit), false);
+        } else {
+            out(&self.lines, self.traceback, self.hit, self.bare_exception);
+        }
         self.lines.clear();
         self.phase = Phase::Idle;
+        self.exc_at = None;
     }
 
     fn push<F: FnMut(&Record<'_>)>(
@@ -218,7 +263,7 @@ impl<'a> StreamFramer<'a> {
             stats.split_records += 1;
             self.emit(stream, stats, sink);
         }
-        let st = step(self.phase, c.kind, c.line.text, self.validation);
+        let st = step(self.phase, c.kind, c.line.text, self.validation, c.stamped);
         match st {
             Step::SkipBlank => stats.blank += 1,
             Step::Start(p) => {
@@ -229,6 +274,7 @@ impl<'a> StreamFramer<'a> {
                 self.hit = c.line.hit;
                 self.json = matches!(c.kind, Kind::Header { json: true });
                 self.validation = false;
+                self.exc_at = None;
                 self.bare_exception =
                     c.kind == Kind::Text && looks_like_exception_line(c.line.text);
                 self.lines.push(c.line);
@@ -240,6 +286,7 @@ impl<'a> StreamFramer<'a> {
                             memchr::memmem::Finder::new("validation error")
                         });
                     self.validation = VALIDATION.find(c.line.text).is_some();
+                    self.exc_at = Some(self.lines.len());
                 }
                 if p == Phase::Traceback || c.tb_hit {
                     self.traceback = true;
@@ -263,6 +310,7 @@ pub struct Carry {
     json: bool,
     validation: bool,
     bare_exception: bool,
+    exc_at: Option<usize>,
     last_time: Option<Nanos>,
 }
 
@@ -330,13 +378,14 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
         stats.lines += 1;
         pos = next;
 
-        let s = strip_platform(line, &mut tp);
+        let s = strip_platform(line, &mut tp, limits.prefix, &limits.year);
         let (kind, header_time) = classify_line(s.msg, &mut tp);
         let c = Classified {
             line: LineRef { text: s.msg, hit },
             tb_hit,
             kind,
             time: s.platform_time.or(header_time),
+            stamped: s.platform_time.is_some(),
         };
         // Most inputs have one stream, and interleaved ones come in runs: check the last
         // stream first, without a memcmp call for the empty key (that call alone took a third
@@ -551,6 +600,47 @@ DATABASE_URL
             .any(|r| r.starts_with("pod/p/api|ERROR:") && r.ends_with("KeyError: 'x'")));
         for chunk in 1..text.len() {
             assert_eq!(frame(text, chunk).0, want, "chunk {chunk}");
+        }
+    }
+
+    /// Issue 16: a CRI log whose app prints no header the framer knows (a clock time, then
+    /// logfmt keys) lost every request line to the header record before it.
+    #[test]
+    fn stamped_lines_are_events_of_their_own() {
+        let mut text = String::from("\x1estdout\x1f0000000000000001\x1eINFO:     started\n");
+        for i in 0..4 {
+            text.push_str(&format!(
+                "\x1estdout\x1f000000000000000{}\x1e09:15:0{i} access method=GET path=/x status=200\n",
+                i + 2
+            ));
+        }
+        let (recs, _) = frame(&text, 1 << 20);
+        assert_eq!(recs.len(), 5, "{recs:#?}");
+        // Without the platform's time the same lines join the header, as a multi-line message.
+        let plain = "INFO:     started\nmore text\nand more\n";
+        assert_eq!(frame(plain, 1 << 20).0.len(), 1);
+        // A stamped traceback still joins, exception line included.
+        let tb = "\x1eerr\x1f0000000000000001\x1eERROR:    boom\n\x1eerr\x1f0000000000000001\x1eTraceback (most recent call last):\n\x1eerr\x1f0000000000000001\x1e  File \"/a.py\", line 1, in f\n\x1eerr\x1f0000000000000001\x1ePaymentDeclined: card\n";
+        let (recs, _) = frame(tb, 1 << 20);
+        assert_eq!(recs.len(), 1, "{recs:#?}");
+        for chunk in 1..text.len() {
+            assert_eq!(frame(&text, chunk).0.len(), 5, "chunk {chunk}");
+        }
+    }
+
+    /// Issue 16: a bare exception line right before the traceback of a different exception
+    /// was merged into it (and lost); before its own traceback it stays one record.
+    #[test]
+    fn bare_line_before_another_traceback_is_its_own_record() {
+        let other = "KeyError: 'x'\nTraceback (most recent call last):\n  File \"/a.py\", line 1, in f\nValueError: y\n";
+        let (recs, stats) = frame(other, 1 << 20);
+        assert_eq!(recs.len(), 2, "{recs:#?}");
+        assert_eq!(stats.records, 2);
+        assert_eq!(stats.record_lines, 4);
+        let own = "ValueError: y\nTraceback (most recent call last):\n  File \"/a.py\", line 1, in f\nbuiltins.ValueError: y\n";
+        assert_eq!(frame(own, 1 << 20).0.len(), 1);
+        for chunk in 1..other.len() {
+            assert_eq!(frame(other, chunk).0.len(), 2, "chunk {chunk}");
         }
     }
 

@@ -17,10 +17,34 @@ pub struct JsonRecord {
 }
 
 const MESSAGE_KEYS: [&str; 4] = ["event", "message", "msg", "log"];
-const TRACE_KEYS: [&str; 5] = ["exception", "exc_info", "stack", "error", "stack_trace"];
+/// The fields loggers put a traceback in: structlog and python-json-logger (`exception`,
+/// `exc_info`, `exc_text`), loguru, Django and custom formatters (`exc`, `traceback`, `stack`,
+/// `err`), ECS (`error.stack_trace`) and OpenTelemetry (`exception.stacktrace`). A dotted
+/// name is looked up as one key, then as a path; an object under a name is searched for the
+/// same names one level down. Pattern files add names with `[json] trace_fields`.
+const TRACE_KEYS: [&str; 13] = [
+    "exception",
+    "exc_info",
+    "exc_text",
+    "exc",
+    "traceback",
+    "stack",
+    "stack_trace",
+    "stacktrace",
+    "err",
+    "error",
+    "error.stack_trace",
+    "exception.stacktrace",
+    "error.stack",
+];
 
 /// Parses a JSON line. Returns `None` when it is not a JSON object.
 pub fn expand_json(line: &[u8]) -> Option<JsonRecord> {
+    expand_json_with(line, &[])
+}
+
+/// Like [`expand_json`], also reading a traceback from the fields named in `extra`.
+pub fn expand_json_with(line: &[u8], extra: &[String]) -> Option<JsonRecord> {
     let v: Value = serde_json::from_slice(line).ok()?;
     let obj = v.as_object()?;
     let mut rec = JsonRecord::default();
@@ -31,22 +55,22 @@ pub fn expand_json(line: &[u8]) -> Option<JsonRecord> {
         }
     }
     let mut detail = false;
-    for k in TRACE_KEYS {
-        match obj.get(k) {
-            Some(Value::String(s)) if !s.is_empty() => {
-                rec.traceback |= s.contains("Traceback (most recent call last):");
-                rec.lines.extend(s.lines().map(str::to_owned));
-                detail = true;
-            }
-            Some(Value::Array(a)) => {
-                // loguru-style lists of lines
-                for item in a.iter().filter_map(Value::as_str) {
-                    rec.traceback |= item.contains("Traceback (most recent call last):");
-                    rec.lines.extend(item.lines().map(str::to_owned));
-                    detail = true;
-                }
-            }
-            _ => {}
+    let keys: Vec<&str> = TRACE_KEYS
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    for k in &keys {
+        // A dotted path under a name that is itself read (`error.stack` under `error`) was
+        // read with it.
+        let under_read = !obj.contains_key(*k)
+            && k.split_once('.')
+                .is_some_and(|(head, _)| keys.contains(&head) && obj.contains_key(head));
+        if under_read {
+            continue;
+        }
+        if let Some(v) = lookup(obj, k) {
+            detail |= take_trace(v, &mut rec, true);
         }
     }
     if !detail && rec.lines.is_empty() {
@@ -55,6 +79,59 @@ pub fn expand_json(line: &[u8]) -> Option<JsonRecord> {
         rec.lines.push(String::from_utf8_lossy(line).into_owned());
     }
     Some(rec)
+}
+
+/// The value under `key`: the key itself, else its dotted path.
+fn lookup<'v>(obj: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if let Some(v) = obj.get(key) {
+        return Some(v);
+    }
+    let (head, rest) = key.split_once('.')?;
+    match obj.get(head)? {
+        Value::Object(o) => lookup(o, rest),
+        _ => None,
+    }
+}
+
+/// Adds a traceback field's lines to `rec`; an object is searched one level down.
+fn take_trace(v: &Value, rec: &mut JsonRecord, nested: bool) -> bool {
+    match v {
+        Value::String(s) if !s.is_empty() => {
+            rec.traceback |= s.contains("Traceback (most recent call last):");
+            rec.lines.extend(s.lines().map(str::to_owned));
+            true
+        }
+        Value::Array(a) => {
+            // loguru-style lists of lines
+            let mut any = false;
+            for item in a.iter().filter_map(Value::as_str) {
+                rec.traceback |= item.contains("Traceback (most recent call last):");
+                rec.lines.extend(item.lines().map(str::to_owned));
+                any = true;
+            }
+            any
+        }
+        Value::Object(o) if nested => {
+            // `{"type": "KeyError", "message": "'x'", "stack_trace": "..."}`: the trace if
+            // there is one, else `type: message` as an exception line.
+            let mut any = false;
+            for k in TRACE_KEYS.iter().filter(|k| !k.contains('.')) {
+                if let Some(inner) = o.get(*k) {
+                    any |= take_trace(inner, rec, false);
+                }
+            }
+            if !any {
+                let ty = o.get("type").and_then(Value::as_str);
+                let msg = o.get("message").and_then(Value::as_str);
+                if let (Some(ty), Some(msg)) = (ty, msg) {
+                    rec.lines.push(format!("{ty}: {msg}"));
+                    any = true;
+                }
+            }
+            any
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -112,6 +112,124 @@ pub fn detect(head: &[u8]) -> Layout {
     }
 }
 
+/// A platform prefix that is not in the built-in list, learned from an input's first lines: a
+/// time with a zone (`2025-01-10 12:29:41.720912988 +0000`), then maybe a zone name (`UTC`)
+/// and a `[source]` tag, then a space. An application's own header (Python logging's time
+/// has no zone) is not learned; a prefix is learned only when at least three lines in four
+/// of the sample carry it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Prefix {
+    zone_word: bool,
+    tag: bool,
+}
+
+impl Prefix {
+    /// The time and the length of the prefix when `line` has it.
+    pub(crate) fn strip(self, line: &[u8], tp: &mut TimeParser) -> Option<(Nanos, usize)> {
+        match prefix_shape(line, tp) {
+            Some((t, n, shape)) if shape == self => Some((t, n)),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a learnable prefix: (time, length with the space after it, its shape).
+fn prefix_shape(line: &[u8], tp: &mut TimeParser) -> Option<(Nanos, usize, Prefix)> {
+    if !line.first()?.is_ascii_digit() {
+        return None;
+    }
+    let (t, mut i, zoned) = tp.parse_iso_zoned(line)?;
+    let mut shape = Prefix {
+        zone_word: false,
+        tag: false,
+    };
+    if [&b" UTC"[..], b" GMT"]
+        .iter()
+        .any(|w| line[i..].starts_with(w))
+    {
+        i += 4;
+        shape.zone_word = true;
+    }
+    if !(zoned || shape.zone_word) {
+        return None;
+    }
+    if line[i..].starts_with(b" [") {
+        let end = (i + 66).min(line.len());
+        let close = memchr(b']', &line[i + 2..end])?;
+        i += close + 3;
+        shape.tag = true;
+    }
+    (line.get(i) == Some(&b' ')).then_some((t, i + 1, shape))
+}
+
+/// Learns the platform prefix of an input from its first bytes; see [`Prefix`].
+pub fn learn_prefix(head: &[u8]) -> Option<Prefix> {
+    let mut tp = TimeParser::new();
+    let complete = match memchr::memrchr(b'\n', head) {
+        Some(i) => &head[..=i],
+        None => head,
+    };
+    let mut n = 0;
+    let mut shapes: Vec<(Prefix, usize)> = Vec::new();
+    for line in complete.split(|&c| c == b'\n') {
+        let line = trim_cr(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        n += 1;
+        if let Some((_, _, shape)) = prefix_shape(line, &mut tp) {
+            match shapes.iter_mut().find(|(s, _)| *s == shape) {
+                Some((_, c)) => *c += 1,
+                None => shapes.push((shape, 1)),
+            }
+        }
+        if n == SAMPLE_LINES {
+            break;
+        }
+    }
+    let (shape, count) = shapes.into_iter().max_by_key(|(_, c)| *c)?;
+    // The built-in ISO-and-space prefix (`kubectl --timestamps`) needs no learning.
+    let builtin = !shape.zone_word && !shape.tag;
+    (n >= 2 && count * 4 >= n * 3 && !builtin).then_some(shape)
+}
+
+/// A line of a wrapped layout met inside a text input (a compose or journald section after
+/// plain lines): `(stream, time, message)`.
+pub(crate) fn section_line<'a>(
+    line: &'a [u8],
+    tp: &mut TimeParser,
+    year: &YearHint,
+) -> Option<(&'a [u8], Option<Nanos>, &'a [u8])> {
+    let first = *line.first()?;
+    if first.is_ascii_uppercase() {
+        // journald `short`: a month name first; the stream is `host unit`, as unwrapped.
+        if line.len() < 16 || !MONTHS.contains(&&line[..3]) {
+            return None;
+        }
+        let (t, n) = tp.parse_syslog(line, year.year_of(line))?;
+        let start = n + 1;
+        let rest = line[n..].strip_prefix(b" ")?;
+        let host_end = memchr(b' ', rest)?;
+        let after = &rest[host_end + 1..];
+        let colon = memchr::memmem::find(after, b": ")?;
+        let ident = &after[..colon];
+        if host_end == 0 || ident.is_empty() || ident.contains(&b' ') {
+            return None;
+        }
+        let unit = match memchr(b'[', ident) {
+            Some(i) if ident.ends_with(b"]") => i,
+            _ => ident.len(),
+        };
+        let stream = &line[start..start + host_end + 1 + unit];
+        return Some((stream, Some(t), &after[colon + 2..]));
+    }
+    if first.is_ascii_lowercase() || first.is_ascii_digit() {
+        let (service, msg) = compose_line(line)?;
+        return Some((service, None, msg));
+    }
+    None
+}
+
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -349,7 +467,7 @@ impl YearHint {
         }
     }
 
-    fn year_of(&self, line: &[u8]) -> i32 {
+    pub(crate) fn year_of(&self, line: &[u8]) -> i32 {
         let month = line
             .get(..3)
             .and_then(|m| MONTHS.iter().position(|x| x == &m))
@@ -445,6 +563,9 @@ pub struct Unwrapper {
     year: YearHint,
     max_line: usize,
     open: Vec<Open>,
+    /// The stream of the last line that had the layout: a line without it continues that
+    /// stream (a traceback header printed without the prefix its frames carry).
+    last: Vec<u8>,
     /// Counters so far.
     pub stats: UnwrapStats,
 }
@@ -464,6 +585,7 @@ impl Unwrapper {
             year,
             max_line,
             open: Vec::new(),
+            last: Vec::new(),
             stats: UnwrapStats::default(),
         }
     }
@@ -502,16 +624,25 @@ impl Unwrapper {
                     cri_line(line)
                 };
                 match piece {
-                    Some(p) => self.piece(p, out),
+                    Some(p) => {
+                        set_last(&mut self.last, &p.stream);
+                        self.piece(p, out)
+                    }
                     None => self.foreign(line, out),
                 }
             }
             Layout::Compose => match compose_line(line) {
-                Some((service, msg)) => self.stats.emitted += emit(out, service, None, msg),
+                Some((service, msg)) => {
+                    set_last(&mut self.last, service);
+                    self.stats.emitted += emit(out, service, None, msg)
+                }
                 None => self.foreign(line, out),
             },
             Layout::Journald => match journald_line_in(line, &mut self.tp, &self.year) {
-                Some((t, stream, msg)) => self.stats.emitted += emit(out, &stream, Some(t), msg),
+                Some((t, stream, msg)) => {
+                    set_last(&mut self.last, &stream);
+                    self.stats.emitted += emit(out, &stream, Some(t), msg)
+                }
                 None => self.foreign(line, out),
             },
         }
@@ -521,9 +652,13 @@ impl Unwrapper {
         if !line.is_empty() {
             self.stats.foreign += 1;
         }
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        self.stats.emitted += 1;
+        if self.last.is_empty() || line.is_empty() {
+            out.extend_from_slice(line);
+            out.push(b'\n');
+            self.stats.emitted += 1;
+        } else {
+            self.stats.emitted += emit(out, &self.last, None, line);
+        }
     }
 
     fn piece(&mut self, p: Piece<'_>, out: &mut Vec<u8>) {
@@ -574,6 +709,13 @@ impl Unwrapper {
         for o in std::mem::take(&mut self.open) {
             self.close(o, out);
         }
+    }
+}
+
+fn set_last(last: &mut Vec<u8>, stream: &[u8]) {
+    if last[..] != *stream {
+        last.clear();
+        last.extend_from_slice(stream);
     }
 }
 

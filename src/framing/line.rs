@@ -9,7 +9,7 @@
 use memchr::memmem;
 use std::sync::LazyLock;
 
-use super::layout::{parse_canonical, CANON};
+use super::layout::{parse_canonical, section_line, Prefix, YearHint, CANON};
 use super::time::{Nanos, TimeParser};
 
 /// A line after platform-prefix stripping.
@@ -40,10 +40,37 @@ pub(crate) enum Kind {
     Text,
 }
 
-/// Reads a canonical line's stream and time, or strips `[pod/NAME/CONTAINER] ` and then an RFC 3339 time with a zone followed by a space.
-pub(crate) fn strip_platform<'a>(line: &'a [u8], tp: &mut TimeParser) -> Stripped<'a> {
+/// Reads a canonical line's stream and time, or strips `[pod/NAME/CONTAINER] ` and then an
+/// RFC 3339 time with a zone followed by a space, or the input's learned `prefix`; a line of
+/// a compose or journald section inside a text input is read as that layout's line.
+pub(crate) fn strip_platform<'a>(
+    line: &'a [u8],
+    tp: &mut TimeParser,
+    prefix: Option<Prefix>,
+    year: &YearHint,
+) -> Stripped<'a> {
     let mut rest = line;
     let mut stream: &[u8] = &[];
+    if let Some(p) = prefix {
+        if let Some((t, n)) = p.strip(line, tp) {
+            return Stripped {
+                stream,
+                platform_time: Some(t),
+                msg: &line[n..],
+            };
+        }
+    }
+    if line.first().is_some_and(u8::is_ascii_alphabetic)
+        || line.first().is_some_and(u8::is_ascii_digit) && line.get(4) != Some(&b'-')
+    {
+        if let Some((s, t, msg)) = section_line(line, tp, year) {
+            return Stripped {
+                stream: s,
+                platform_time: t,
+                msg,
+            };
+        }
+    }
     // A canonical line from the unwrapping stage (Docker, CRI, compose, journald).
     if line.first() == Some(&CANON) {
         if let Some((s, t, msg)) = parse_canonical(line) {
@@ -223,6 +250,8 @@ mod tests {
         let s = strip_platform(
             b"[pod/backend-7d9f/api] 2025-01-10T06:01:09.109004123Z ERROR:    Exception",
             &mut tp,
+            None,
+            &YearHint::default(),
         );
         assert_eq!(s.stream, b"pod/backend-7d9f/api");
         assert!(s.platform_time.is_some());
@@ -235,6 +264,8 @@ mod tests {
         let s = strip_platform(
             b"2024-12-08T16:23:33.457957+00:00 app[web.1]: Traceback (most recent call last):",
             &mut tp,
+            None,
+            &YearHint::default(),
         );
         assert_eq!(s.stream, b"app[web.1]");
         assert_eq!(s.msg, b"Traceback (most recent call last):");
@@ -245,17 +276,29 @@ mod tests {
         let s = strip_platform(
             b"2024-12-08T16:23:33+00:00 heroku[router]: at=info method=GET",
             &mut tp,
+            None,
+            &YearHint::default(),
         );
         assert_eq!(s.stream, b"heroku[router]");
         assert_eq!(s.msg, b"at=info method=GET");
-        let s = strip_platform(b"2024-12-08T16:23:33Z app[web.1] no colon", &mut tp);
+        let s = strip_platform(
+            b"2024-12-08T16:23:33Z app[web.1] no colon",
+            &mut tp,
+            None,
+            &YearHint::default(),
+        );
         assert_eq!(s.stream, b"");
     }
 
     #[test]
     fn render_timestamp_with_short_fraction() {
         let mut tp = TimeParser::new();
-        let s = strip_platform(b"2025-08-09T08:50:25.0Z ==> Deploy failed", &mut tp);
+        let s = strip_platform(
+            b"2025-08-09T08:50:25.0Z ==> Deploy failed",
+            &mut tp,
+            None,
+            &YearHint::default(),
+        );
         assert_eq!(s.msg, b"==> Deploy failed");
         assert!(s.platform_time.is_some());
     }
@@ -264,7 +307,7 @@ mod tests {
     fn python_logging_time_is_not_a_platform_prefix() {
         let mut tp = TimeParser::new();
         let line = b"2025-01-10 06:05:07,317 - uvicorn.error - ERROR - Exception";
-        let s = strip_platform(line, &mut tp);
+        let s = strip_platform(line, &mut tp, None, &YearHint::default());
         assert_eq!(s.msg, &line[..]);
         assert!(s.platform_time.is_none());
         assert_eq!(

@@ -14,8 +14,8 @@ mod line;
 pub mod time;
 
 pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
-pub use json::{expand_json, JsonRecord};
-pub use layout::{detect, Layout, UnwrapStats, Unwrapper, YearHint};
+pub use json::{expand_json, expand_json_with, JsonRecord};
+pub use layout::{detect, learn_prefix, Layout, Prefix, UnwrapStats, Unwrapper, YearHint};
 pub use time::{format_rfc3339, Nanos, TimeParser};
 
 /// A prefilter match in a chunk.
@@ -67,6 +67,11 @@ pub struct Limits {
     pub max_record_lines: usize,
     /// The zone of timestamps written without one. By default UTC.
     pub zone: Option<jiff::tz::TimeZone>,
+    /// A platform prefix learned from the input's first lines ([`learn_prefix`]), stripped
+    /// from every line that has it.
+    pub prefix: Option<Prefix>,
+    /// The year of journald `short` lines met in a text input (a section after plain lines).
+    pub year: YearHint,
 }
 
 impl Default for Limits {
@@ -75,6 +80,8 @@ impl Default for Limits {
             max_line_len: 1 << 20,
             max_record_lines: 10_000,
             zone: None,
+            prefix: None,
+            year: YearHint::default(),
         }
     }
 }

@@ -27,6 +27,14 @@ pub enum InputSpec {
     Path(PathBuf),
     /// Standard input.
     Stdin,
+    /// Bytes held in memory, under a name (read as a stream: a compressed buffer is
+    /// decompressed).
+    Bytes {
+        /// The name used in messages and as the source.
+        name: String,
+        /// The bytes.
+        data: std::sync::Arc<[u8]>,
+    },
 }
 
 /// One concrete input to analyse.
@@ -36,6 +44,13 @@ pub enum Source {
     File(PathBuf),
     /// Standard input.
     Stdin,
+    /// Bytes held in memory.
+    Bytes {
+        /// The name.
+        name: String,
+        /// The bytes.
+        data: std::sync::Arc<[u8]>,
+    },
     /// Rotated files of one log (`app.log.2.gz`, `app.log.1`, `app.log`), oldest first, read
     /// as one continuous stream: a traceback cut by the rotation is still one record.
     Rotated {
@@ -52,6 +67,7 @@ impl Source {
         match self {
             Source::File(p) | Source::Rotated { base: p, .. } => p.display().to_string(),
             Source::Stdin => "-".to_string(),
+            Source::Bytes { name, .. } => name.clone(),
         }
     }
 
@@ -61,6 +77,10 @@ impl Source {
             Source::Rotated { parts, .. } => parts.iter().cloned().map(Part::File).collect(),
             Source::File(p) => vec![Part::File(p.clone())],
             Source::Stdin => vec![Part::Stdin],
+            Source::Bytes { name, data } => vec![Part::Bytes {
+                name: name.clone(),
+                data: data.clone(),
+            }],
         }
     }
 }
@@ -72,6 +92,13 @@ pub enum Part {
     File(PathBuf),
     /// Standard input.
     Stdin,
+    /// Bytes held in memory.
+    Bytes {
+        /// The name.
+        name: String,
+        /// The bytes.
+        data: std::sync::Arc<[u8]>,
+    },
 }
 
 impl Part {
@@ -80,6 +107,7 @@ impl Part {
         match self {
             Part::File(p) => p.display().to_string(),
             Part::Stdin => "-".to_string(),
+            Part::Bytes { name, .. } => name.clone(),
         }
     }
 }
@@ -185,6 +213,10 @@ fn discover_files(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Sour
     for spec in specs {
         match spec {
             InputSpec::Stdin => out.push(Source::Stdin),
+            InputSpec::Bytes { name, data } => out.push(Source::Bytes {
+                name: name.clone(),
+                data: data.clone(),
+            }),
             InputSpec::Path(p) => match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => walk(p, &mut out, errors),
                 Ok(_) => out.push(Source::File(p.clone())),
@@ -340,6 +372,12 @@ pub fn open(src: &Part) -> Result<Opened, InputError> {
         Part::Stdin => {
             widen_pipe(0);
             sniff_stream(Box::new(io::stdin()), &name)
+        }
+        Part::Bytes { data, .. } => {
+            if data.is_empty() {
+                return Ok(Opened::Empty);
+            }
+            sniff_stream(Box::new(io::Cursor::new(data.clone())), &name)
         }
         Part::File(p) => {
             let file = File::open(p).map_err(io_err)?;

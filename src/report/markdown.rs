@@ -291,6 +291,9 @@ pub fn render_markdown(r: &Report) -> String {
                 vec![
                     format!("`{}`", e.r#type),
                     e.message.clone(),
+                    e.location.as_ref().map_or("-".to_string(), |l| {
+                        format!("`{}:{}` in `{}`", l.file, l.line, l.function)
+                    }),
                     e.count.to_string(),
                     t(&e.first_seen),
                     t(&e.last_seen),
@@ -299,7 +302,14 @@ pub fn render_markdown(r: &Report) -> String {
             .collect();
         table(
             &mut o,
-            &["type", "message", "count", "first seen", "last seen"],
+            &[
+                "type",
+                "message",
+                "location",
+                "count",
+                "first seen",
+                "last seen",
+            ],
             &rows,
         );
     }

@@ -293,6 +293,17 @@ pub struct LocationCount {
     pub count: u64,
 }
 
+/// A line of application code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CodeLocation {
+    /// File path as printed.
+    pub file: String,
+    /// Line number.
+    pub line: u32,
+    /// Function.
+    pub function: String,
+}
+
 /// Unclassified exceptions of one type and message shape.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ExceptionGroup {
@@ -301,12 +312,25 @@ pub struct ExceptionGroup {
     pub r#type: String,
     /// Normalized message.
     pub message: String,
+    /// The innermost application frame the group was raised from, when it has a traceback
+    /// (the same error raised from two places is two groups).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<CodeLocation>,
     /// Records.
     pub count: u64,
     /// Earliest.
     pub first_seen: Option<String>,
     /// Latest.
     pub last_seen: Option<String>,
+}
+
+impl ExceptionGroup {
+    /// The location as a sort key.
+    pub fn location_key(&self) -> (&str, u32, &str) {
+        self.location.as_ref().map_or(("", 0, ""), |l| {
+            (l.file.as_str(), l.line, l.function.as_str())
+        })
+    }
 }
 
 /// An input that failed.

@@ -60,11 +60,22 @@ pub fn render_table(r: &Report) -> String {
     }
     if !r.exceptions.is_empty() {
         out.push_str("\nother exceptions\n");
-        let mut t = new_table(&["type", "message", "count", "first seen", "last seen"]);
+        let mut t = new_table(&[
+            "type",
+            "message",
+            "location",
+            "count",
+            "first seen",
+            "last seen",
+        ]);
         for e in r.exceptions.iter().take(20) {
+            let loc = e.location.as_ref().map_or("-".to_string(), |l| {
+                format!("{}:{} in {}", short_path(&l.file), l.line, l.function)
+            });
             t.add_row(vec![
                 e.r#type.clone(),
                 e.message.chars().take(60).collect(),
+                loc,
                 e.count.to_string(),
                 short_time(&e.first_seen),
                 short_time(&e.last_seen),
