@@ -478,3 +478,56 @@ fn dated_and_kubelet_rotations_are_ordered_by_date() {
     assert_eq!(r["input"]["joined_lines"], 1);
     assert_eq!(r["input"]["layouts"]["cri"], 3);
 }
+
+/// Issue 16: in a CRI (or Docker) log whose app prints no header faultline knows (a clock
+/// time and logfmt keys), every line after the first header was joined to it, and request
+/// lines were read only from a record's first line: none of the requests was counted. The
+/// platform stamps each line, so each is an event: one request per request line, one record
+/// per single-line error, and a traceback still one record.
+#[test]
+fn headerless_app_lines_in_cri_and_docker_are_records_of_their_own() {
+    let mut app = vec!["INFO:     Application startup complete.".to_string()];
+    let (mut requests, mut errors) = (0, 0);
+    for i in 0..120 {
+        if i % 10 == 7 {
+            app.push(format!(
+                "10:00:{:02} error upstream returned 502 after {i} ms",
+                i % 60
+            ));
+            errors += 1;
+        } else {
+            let status = if i % 13 == 0 { 500 } else { 200 };
+            app.push(format!(
+                "10:00:{:02} access method=GET path=/api/v1/items/{i} status={status} duration={}ms",
+                i % 60,
+                3 + i % 17
+            ));
+            requests += 1;
+        }
+    }
+    let tb = [
+        "ERROR:    Exception in ASGI application",
+        "Traceback (most recent call last):",
+        "  File \"/app/api/obs.py\", line 97, in get_metrics",
+        "    if settings.AGENTOPS_API_KEY:",
+        "AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'",
+    ];
+    app.extend(tb.iter().map(|s| s.to_string()));
+    let log = app.join("\n") + "\n";
+    let want_records = (1 + requests + errors + 1) as u64;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("cri.log", cri_file(&log)),
+        ("docker.log", docker_json_file(&log)),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let (code, r, err) = analyze_json(&[p.to_str().unwrap()]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert_eq!(r["requests"]["count"], requests, "{name}");
+        assert_eq!(r["input"]["records"], want_records, "{name}");
+        let s = sig(&r, "missing-settings-attribute").unwrap();
+        assert_eq!(s["count"], 1, "{name}");
+        assert_eq!(s["locations"][0]["line"], 97, "{name}");
+    }
+}

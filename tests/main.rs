@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod common;
+mod corpus;
 mod determinism;
 mod hostile;
 mod layouts;

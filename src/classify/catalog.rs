@@ -327,7 +327,7 @@ mod anchored {
             HirKind::Capture(c) => edge(&c.sub, start),
             HirKind::Concat(parts) => {
                 let mut acc = vec![Vec::new()];
-                let mut take = |p: &Hir, acc: &mut Vec<Vec<u8>>| -> bool {
+                let take = |p: &Hir, acc: &mut Vec<Vec<u8>>| -> bool {
                     match exact(p).and_then(|set| {
                         if start {
                             product(acc, &set)

@@ -50,8 +50,9 @@ enum Step {
 /// pydantic validation error, whose message continues on unindented field-name lines.
 /// `stamped` is true when the platform put a time on the line (CRI, Docker, journald,
 /// `kubectl --timestamps`): such a line is an event of its own unless it continues a
-/// traceback, so an app that prints no header the framer knows (a clock time and logfmt keys)
-/// still gets a record, and a request, per line.
+/// traceback (or is asyncio's context under its message), so an app that prints no header
+/// the framer knows (a clock time and logfmt keys) still gets a record, and a request, per
+/// line.
 fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) -> Step {
     use Phase::*;
     match (kind, phase) {
@@ -70,7 +71,11 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) 
         // A header's message may go on over unindented lines (asyncio's `future: <Task ...>`
         // under `Task exception was never retrieved`, multi-line log messages), but a bare
         // exception line is an event of its own.
-        (Kind::Text, Header) if !stamped && !looks_like_exception_line(line) => Step::Join(Header),
+        (Kind::Text, Header)
+            if (!stamped || is_context_line(line)) && !looks_like_exception_line(line) =>
+        {
+            Step::Join(Header)
+        }
         (Kind::Text, _) => Step::Start(Message),
     }
 }
@@ -98,6 +103,25 @@ fn looks_like_exception_line(line: &[u8]) -> bool {
         b"Cancelled",
     ];
     SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// A line of the context asyncio prints under an exception handler's message
+/// (`Task exception was never retrieved`, `Exception in callback ...`): `future: <Task ...>`,
+/// `handle: <Handle ...>`, `transport: ...`. It continues its header even where the platform
+/// stamps every line.
+fn is_context_line(line: &[u8]) -> bool {
+    const KEYS: [&[u8]; 9] = [
+        b"future: ",
+        b"task: ",
+        b"handle: ",
+        b"protocol: ",
+        b"transport: ",
+        b"socket: ",
+        b"asyncgen: ",
+        b"source_traceback: ",
+        b"handle_traceback: ",
+    ];
+    KEYS.iter().any(|k| line.starts_with(k))
 }
 
 /// The last dotted part of an exception line's type name (`KeyError` of
@@ -560,14 +584,15 @@ DATABASE_URL
     fn tracebacks_chains_and_bare_lines() {
         let (recs, stats) = frame(PLAIN, 1 << 20);
         // A traceback right after a bare line joins it, as it joins a header such as
-        // `Exception in ASGI application` printed without a timestamp.
-        assert_eq!(recs.len(), 5, "{recs:#?}");
+        // `Exception in ASGI application` printed without a timestamp, when it raises the
+        // same exception; the traceback of another one is an event of its own.
+        assert_eq!(recs.len(), 6, "{recs:#?}");
         assert!(recs
             .iter()
             .any(|r| r.contains("Exception in ASGI") && r.ends_with("RuntimeError: boom")));
         assert!(recs
             .iter()
-            .any(|r| r.ends_with("input_type=dict]") && r.starts_with("|AttributeError")));
+            .any(|r| r.ends_with("input_type=dict]") && r.starts_with("|Traceback")));
         assert_eq!(stats.lines, 21);
         assert_eq!(stats.blank, 0);
     }

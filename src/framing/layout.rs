@@ -857,7 +857,8 @@ not cri at all
             "RuntimeError: WebSocket is not connected. Need to call \"accept\" first."
         );
         assert_eq!(lines[2].2, "");
-        assert_eq!(lines[3], (String::new(), None, "not cri at all".into()));
+        // A line without the layout continues the stream before it.
+        assert_eq!(lines[3], ("stdout".into(), None, "not cri at all".into()));
     }
 
     #[test]
