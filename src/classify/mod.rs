@@ -12,6 +12,7 @@ pub mod catalog;
 mod ingress;
 mod normalize;
 pub mod request;
+mod teddy;
 pub mod traceback;
 
 use std::sync::OnceLock;
@@ -105,11 +106,18 @@ impl Literals {
             .build();
         Ok(match packed {
             Some(p) => Literals::Packed(p),
+            // A DFA too large to build (a catalog of thousands of anchors) falls back to
+            // the automaton aho-corasick picks for itself.
             None => Literals::Automaton(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostFirst)
                     .kind(Some(AhoCorasickKind::DFA))
-                    .build(lits)?,
+                    .build(lits)
+                    .or_else(|_| {
+                        AhoCorasick::builder()
+                            .match_kind(MatchKind::LeftmostFirst)
+                            .build(lits)
+                    })?,
             ),
         })
     }
@@ -171,6 +179,7 @@ impl Classifier {
             .filter(|a| overlaps(a, TRACEBACK_ANCHOR))
             .map(|a| a.to_string())
             .collect();
+        let minimal = teddy::order(&minimal);
         let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
         let traceback_id = 0;
         let prefilter = Literals::new(&minimal).expect("anchors are validated literals");

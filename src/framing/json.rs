@@ -148,6 +148,44 @@ mod tests {
         assert_eq!(r.lines.last().unwrap(), "httpx.ReadTimeout: timed out");
     }
 
+    /// Issue 16: loggers name the traceback field in many ways.
+    #[test]
+    fn traceback_fields_by_other_names_nested_and_configured() {
+        let tb = "Traceback (most recent call last):\\n  File \\\"/a.py\\\", line 3, in f\\nKeyError: 'x'";
+        for key in [
+            "exc",
+            "traceback",
+            "stack_trace",
+            "err",
+            "exc_text",
+            "stacktrace",
+        ] {
+            let line = format!(r#"{{"msg":"boom","{key}":"{tb}"}}"#);
+            let r = expand_json(line.as_bytes()).unwrap();
+            assert!(r.traceback, "{key}");
+            assert_eq!(r.lines.last().unwrap(), "KeyError: 'x'", "{key}");
+        }
+        // ECS, nested and flattened; read once.
+        let nested =
+            format!(r#"{{"message":"boom","error":{{"type":"KeyError","stack_trace":"{tb}"}}}}"#);
+        let r = expand_json(nested.as_bytes()).unwrap();
+        assert!(r.traceback);
+        assert_eq!(
+            r.lines
+                .iter()
+                .filter(|l| l.starts_with("Traceback"))
+                .count(),
+            1
+        );
+        let flat = format!(r#"{{"message":"boom","error.stack_trace":"{tb}"}}"#);
+        assert!(expand_json(flat.as_bytes()).unwrap().traceback);
+        // A field only a pattern file names, as a path.
+        let custom = format!(r#"{{"msg":"boom","details":{{"trace":"{tb}"}}}}"#);
+        assert!(!expand_json(custom.as_bytes()).unwrap().traceback);
+        let r = expand_json_with(custom.as_bytes(), &["details.trace".to_string()]).unwrap();
+        assert!(r.traceback);
+    }
+
     #[test]
     fn not_json() {
         assert!(expand_json(b"{not json").is_none());

@@ -971,6 +971,66 @@ Jan  5 09:13:44 web-1 app[3129704]:   File \"/app/x.py\", line 1, in f\n\
         assert_eq!(detect(b""), Layout::Text);
     }
 
+    /// Issue 16: a platform prefix not in the list is learned from the first lines; an
+    /// application's own header is not.
+    #[test]
+    fn platform_prefixes_are_learned_and_app_headers_are_not() {
+        let head = b"2025-01-10 12:29:41.720912988 +0000 UTC [worker-1] INFO: started\n\
+2025-01-10 12:29:41.720912989 +0000 UTC [worker-1] Traceback (most recent call last):\n\
+2025-01-10 12:29:41.720912990 +0000 UTC [worker-1]   File \"/a.py\", line 1, in f\n\
+2025-01-10 12:29:41.720912991 +0000 UTC [worker-1] KeyError: 'x'\n";
+        let p = learn_prefix(head).expect("learned");
+        let mut tp = TimeParser::new();
+        let line =
+            b"2025-01-10 12:29:42.000000000 +0000 UTC [worker-2]   File \"/b.py\", line 2, in g";
+        let (_, n) = p.strip(line, &mut tp).unwrap();
+        assert_eq!(&line[n..], b"  File \"/b.py\", line 2, in g");
+        assert!(p
+            .strip(b"2025-01-10 12:29:42 - app - INFO - x", &mut tp)
+            .is_none());
+        // Python logging: no zone; kubectl --timestamps: built in, nothing to learn.
+        let app = b"2025-01-10 12:29:41,123 [MainThread] INFO x\n2025-01-10 12:29:42,123 [MainThread] INFO y\n";
+        assert_eq!(learn_prefix(app), None);
+        let k = b"2025-01-10T12:29:41.1Z INFO: x\n2025-01-10T12:29:42.1Z INFO: y\n";
+        assert_eq!(learn_prefix(k), None);
+        // Fewer than three lines in four: not a prefix.
+        let mixed =
+            b"2025-01-10 12:29:41 +0000 [w] a\nplain\nplain\n2025-01-10 12:29:41 +0000 [w] b\n";
+        assert_eq!(learn_prefix(mixed), None);
+    }
+
+    /// Issue 16: compose and journald sections inside a text input are read line by line.
+    #[test]
+    fn sections_of_other_layouts_in_text() {
+        let mut tp = TimeParser::new();
+        let y = YearHint {
+            year: 2025,
+            until_month: None,
+        };
+        let (s, t, m) = section_line(b"api-1  | KeyError: 'x'", &mut tp, &y).unwrap();
+        assert_eq!((s, t, m), (&b"api-1"[..], None, &b"KeyError: 'x'"[..]));
+        let (s, t, m) = section_line(b"Mar 04 10:05:00 web-2 app[7]: boom", &mut tp, &y).unwrap();
+        assert_eq!(s, b"web-2 app");
+        assert_eq!(m, b"boom");
+        assert_eq!(
+            crate::framing::format_rfc3339(t.unwrap()),
+            "2025-03-04T10:05:00.000Z"
+        );
+        for not in [
+            &b"INFO | started"[..],
+            b"Total | 3",
+            b"March 4 was a good day",
+            b"a|b",
+            b"2025-01-10 12:00:00,000 - app - INFO - x",
+        ] {
+            assert!(
+                section_line(not, &mut tp, &y).is_none(),
+                "{}",
+                String::from_utf8_lossy(not)
+            );
+        }
+    }
+
     #[test]
     fn json_string_matches_serde() {
         for s in [
