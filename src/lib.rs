@@ -15,6 +15,9 @@
 //!    `events` and `requests` polars frames: timeline, endpoint latency, incidents;
 //! 5. [`report`]: a plain serializable [`report::Report`], rendered as a table or JSON.
 //!
+//! [`check`] runs a corpus of case files through [`analyze`] and tallies each signature's
+//! hits, misses and false positives (`faultline signatures --check`).
+//!
 //! [`analyze`] runs them all:
 //!
 //! ```

@@ -50,7 +50,8 @@ pub struct Classification {
     pub variant: Option<String>,
     /// The raised exception's type as printed, when the record names one.
     pub exception_type: Option<String>,
-    /// For an unknown exception: its message with numbers, quoted values, hex and ids replaced.
+    /// For an unknown exception: its message with numbers, ids, hex and quoted data masked
+    /// (quoted names kept; see [`normalize_message`]).
     pub message: Option<String>,
     /// The innermost application frame, when the record has a traceback.
     pub location: Option<Location>,

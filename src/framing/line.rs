@@ -103,6 +103,19 @@ pub(crate) fn strip_platform<'a>(
             if zoned && rest.get(n) == Some(&b' ') {
                 platform_time = Some(t);
                 rest = &rest[n + 1..];
+                // A CRI line inside a text input (a section of a kubelet file pasted after
+                // plain lines): its stream and `F` tag (a `P` piece cannot be joined here).
+                if let Some(after) = rest
+                    .strip_prefix(b"stdout ")
+                    .or_else(|| rest.strip_prefix(b"stderr "))
+                {
+                    if let Some(msg) = after
+                        .strip_prefix(b"F ")
+                        .or_else(|| after.strip_prefix(b"P "))
+                    {
+                        rest = msg;
+                    }
+                }
                 // Heroku: `2024-12-08T16:23:33.457957+00:00 app[web.1]: <line>`; the dyno
                 // (`app[web.1]`, `heroku[router]`) is the stream.
                 if stream.is_empty() {

@@ -56,7 +56,8 @@ pub struct Record<'r> {
     pub bare_exception: bool,
 }
 
-/// Limits that keep memory bounded whatever the input.
+/// How lines are read: the limits that keep memory bounded whatever the input, and what
+/// is known of the current input (its zone, learned prefix and journald year).
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Bytes of a line that are kept; the rest of a longer line is ignored and the line is
