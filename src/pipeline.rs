@@ -337,14 +337,10 @@ impl SourceScan<'_> {
         self.finish_unwrap();
         if layout.is_wrapped() {
             let zone = self.opts.limits.zone.clone();
-            let year = self.opts.year.map_or(year, |y| YearHint {
-                year: y,
-                until_month: None,
-            });
             self.unwrap = Some(Unwrapper::new(
                 layout,
                 zone,
-                year,
+                self.limits.year,
                 self.opts.limits.max_line_len,
             ));
         }

@@ -68,8 +68,22 @@ impl Layout {
     }
 }
 
-/// Lines sampled by [`detect`].
+/// Lines sampled by [`detect`] and [`learn_prefix`].
 const SAMPLE_LINES: usize = 20;
+
+/// The first non-blank whole lines of `head` (a line cut at its end is left out), at most
+/// [`SAMPLE_LINES`], without their `\r`.
+fn sample(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let complete = match memchr::memrchr(b'\n', head) {
+        Some(i) => &head[..=i],
+        None => head,
+    };
+    complete
+        .split(|&c| c == b'\n')
+        .map(trim_cr)
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .take(SAMPLE_LINES)
+}
 
 /// Guesses an input's layout from its first bytes (a few KiB are enough).
 ///
@@ -78,24 +92,13 @@ const SAMPLE_LINES: usize = 20;
 /// needs four in five. Anything else is text.
 pub fn detect(head: &[u8]) -> Layout {
     let mut tp = TimeParser::new();
-    let complete = match memchr::memrchr(b'\n', head) {
-        Some(i) => &head[..=i],
-        None => head,
-    };
     let (mut n, mut docker, mut cri, mut journald, mut compose) = (0, 0, 0, 0, 0);
-    for line in complete.split(|&c| c == b'\n') {
-        let line = trim_cr(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    for line in sample(head) {
         n += 1;
         docker += usize::from(docker_line(line).is_some());
         cri += usize::from(cri_line(line).is_some());
         journald += usize::from(line.starts_with(b"-- ") || journald_line(line, &mut tp).is_some());
         compose += usize::from(compose_line(line).is_some());
-        if n == SAMPLE_LINES {
-            break;
-        }
     }
     if n == 0 {
         Layout::Text
@@ -165,26 +168,15 @@ fn prefix_shape(line: &[u8], tp: &mut TimeParser) -> Option<(Nanos, usize, Prefi
 /// Learns the platform prefix of an input from its first bytes; see [`Prefix`].
 pub fn learn_prefix(head: &[u8]) -> Option<Prefix> {
     let mut tp = TimeParser::new();
-    let complete = match memchr::memrchr(b'\n', head) {
-        Some(i) => &head[..=i],
-        None => head,
-    };
     let mut n = 0;
     let mut shapes: Vec<(Prefix, usize)> = Vec::new();
-    for line in complete.split(|&c| c == b'\n') {
-        let line = trim_cr(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    for line in sample(head) {
         n += 1;
         if let Some((_, _, shape)) = prefix_shape(line, &mut tp) {
             match shapes.iter_mut().find(|(s, _)| *s == shape) {
                 Some((_, c)) => *c += 1,
                 None => shapes.push((shape, 1)),
             }
-        }
-        if n == SAMPLE_LINES {
-            break;
         }
     }
     let (shape, count) = shapes.into_iter().max_by_key(|(_, c)| *c)?;
@@ -202,26 +194,12 @@ pub(crate) fn section_line<'a>(
 ) -> Option<(&'a [u8], Option<Nanos>, &'a [u8])> {
     let first = *line.first()?;
     if first.is_ascii_uppercase() {
-        // journald `short`: a month name first; the stream is `host unit`, as unwrapped.
-        if line.len() < 16 || !MONTHS.contains(&&line[..3]) {
+        // journald `short`: a month name first.
+        if !line.get(..3).is_some_and(|m| MONTHS.contains(&m)) {
             return None;
         }
-        let (t, n) = tp.parse_syslog(line, year.year_of(line))?;
-        let start = n + 1;
-        let rest = line[n..].strip_prefix(b" ")?;
-        let host_end = memchr(b' ', rest)?;
-        let after = &rest[host_end + 1..];
-        let colon = memchr::memmem::find(after, b": ")?;
-        let ident = &after[..colon];
-        if host_end == 0 || ident.is_empty() || ident.contains(&b' ') {
-            return None;
-        }
-        let unit = match memchr(b'[', ident) {
-            Some(i) if ident.ends_with(b"]") => i,
-            _ => ident.len(),
-        };
-        let stream = &line[start..start + host_end + 1 + unit];
-        return Some((stream, Some(t), &after[colon + 2..]));
+        let (t, stream, msg) = journald_line_in(line, tp, year)?;
+        return Some((stream, Some(t), msg));
     }
     if first.is_ascii_lowercase() || first.is_ascii_digit() {
         let (service, msg) = compose_line(line)?;
@@ -433,7 +411,7 @@ fn compose_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
 
 /// Parses a journald/syslog line into (time, `host unit`, message). `year` supplies the year
 /// of `short` times.
-fn journald_line<'a>(line: &'a [u8], tp: &mut TimeParser) -> Option<(Nanos, Vec<u8>, &'a [u8])> {
+fn journald_line<'a>(line: &'a [u8], tp: &mut TimeParser) -> Option<(Nanos, &'a [u8], &'a [u8])> {
     journald_line_in(line, tp, &YearHint::default())
 }
 
@@ -487,7 +465,7 @@ fn journald_line_in<'a>(
     line: &'a [u8],
     tp: &mut TimeParser,
     year: &YearHint,
-) -> Option<(Nanos, Vec<u8>, &'a [u8])> {
+) -> Option<(Nanos, &'a [u8], &'a [u8])> {
     let (t, n) = if line.first()?.is_ascii_digit() {
         let (t, n, zoned) = tp.parse_iso_zoned(line)?;
         if !zoned {
@@ -497,6 +475,7 @@ fn journald_line_in<'a>(
     } else {
         tp.parse_syslog(line, year.year_of(line))?
     };
+    let start = n + 1;
     let rest = line[n..].strip_prefix(b" ")?;
     let host_end = memchr(b' ', rest)?;
     let host = &rest[..host_end];
@@ -509,13 +488,11 @@ fn journald_line_in<'a>(
         return None;
     }
     let unit = match memchr(b'[', ident) {
-        Some(i) if ident.ends_with(b"]") => &ident[..i],
-        _ => ident,
+        Some(i) if ident.ends_with(b"]") => i,
+        _ => ident.len(),
     };
-    let mut stream = Vec::with_capacity(host.len() + 1 + unit.len());
-    stream.extend_from_slice(host);
-    stream.push(b' ');
-    stream.extend_from_slice(unit);
+    // `host unit`: host and identifier are one space apart in the line.
+    let stream = &line[start..start + host_end + 1 + unit];
     let msg = rest.get(colon + 2..).unwrap_or(&[]);
     Some((t, stream, msg))
 }
@@ -640,8 +617,8 @@ impl Unwrapper {
             },
             Layout::Journald => match journald_line_in(line, &mut self.tp, &self.year) {
                 Some((t, stream, msg)) => {
-                    set_last(&mut self.last, &stream);
-                    self.stats.emitted += emit(out, &stream, Some(t), msg)
+                    set_last(&mut self.last, stream);
+                    self.stats.emitted += emit(out, stream, Some(t), msg)
                 }
                 None => self.foreign(line, out),
             },
