@@ -12,14 +12,14 @@
 //! `bench/compare.sh`.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use faultline::aggregate::{Summary, TrendOptions};
-use faultline::classify::{Catalog, Classifier, Latency, RequestReader};
+use faultline::classify::{Catalog, Classifier};
+use faultline::extract::{Latency, RequestReader};
 use faultline::framing::{frame_chunk, Limits, Record, TimeParser};
-use faultline::pipeline::{scan_source, ScanOptions};
+use faultline::pipeline::scan_source;
 
 const TRACEBACKS: [&str; 4] = [
     "Traceback (most recent call last):
@@ -178,11 +178,11 @@ fn stages(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n));
     g.bench_function("1M requests", |b| {
         b.iter(|| {
-            let (report, _) = rows
+            let trends = rows
                 .clone()
-                .into_report(cl.catalog(), &TrendOptions::default())
+                .trends(cl.catalog(), &TrendOptions::default())
                 .unwrap();
-            black_box(report.timeline.len())
+            black_box(trends.heights())
         })
     });
     g.finish();
@@ -196,14 +196,14 @@ fn stages(c: &mut Criterion) {
         .num_threads(1)
         .build()
         .unwrap();
-    let opts = ScanOptions::default();
     // The default configuration: request reading on.
-    let full = Arc::new(faultline::Config::new().unwrap().classifier);
+    faultline::setup_process(1);
+    let full = faultline::Config::new().unwrap();
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Bytes(log.len() as u64));
     g.sample_size(10);
     g.bench_function("scan one thread", |b| {
-        b.iter(|| pool.install(|| black_box(scan_source(&src, &full, &opts).0.frame.records)))
+        b.iter(|| pool.install(|| black_box(scan_source(&src, &full).0.frame.records)))
     });
     g.finish();
 }

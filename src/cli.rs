@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use faultline::classify::Unit;
 use faultline::framing::Layout;
+use faultline::Unit;
 use faultline::{Config, InputSpec};
 
 /// Find known failures in application logs: counts, variants, code locations and fixes.
@@ -298,13 +298,11 @@ impl AnalyzeArgs {
         c.scan.max_decompressed = self.max_decompressed as u64;
         c.trends.by_source = self.by == Some(SplitBy::Source);
         if self.no_requests {
-            c.classifier.set_requests(None);
-        } else if !self.latency_fields.is_empty() {
-            let mut r = c.classifier.requests().cloned().expect("on by default");
+            c.requests = None;
+        } else if let Some(r) = &mut c.requests {
             for (k, u) in &self.latency_fields {
                 r.add_latency_field(k, *u);
             }
-            c.classifier.set_requests(Some(r));
         }
         if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
             anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");

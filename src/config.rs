@@ -4,15 +4,18 @@ use std::path::Path;
 
 use crate::aggregate::TrendOptions;
 use crate::classify::catalog::read_dir_toml;
-use crate::classify::{Catalog, Classifier, RequestReader};
+use crate::classify::{Catalog, Classifier};
 use crate::error::CatalogError;
-use crate::pipeline::ScanOptions;
+use crate::extract::RequestReader;
+use crate::framing::{Layout, Limits, TimeWindow};
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The compiled catalog and prefilter.
     pub classifier: Classifier,
+    /// Reads request lines; `None` turns request analysis off (signatures only).
+    pub requests: Option<RequestReader>,
     /// Worker threads; by default the number of CPUs.
     pub threads: usize,
     /// Read and split options.
@@ -37,12 +40,58 @@ impl Config {
                 requests.add_str(&f, &text)?;
             }
         }
-        let classifier = Classifier::with_requests(catalog, Some(requests));
         Ok(Config {
-            classifier,
+            classifier: Classifier::new(catalog),
+            requests: Some(requests),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             scan: ScanOptions::default(),
             trends: TrendOptions::default(),
         })
+    }
+}
+
+/// How a run reads and splits its inputs.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Chunk size for splitting a buffer across threads; `None` picks one from the size and
+    /// the thread count. The result never depends on it.
+    pub chunk_size: Option<usize>,
+    /// Block size for streams (stdin, pipes, gzip). By default 8 MiB.
+    pub block_size: usize,
+    /// Line and record limits, and the zone of zone-less timestamps.
+    pub limits: Limits,
+    /// Only records in this time window are analysed.
+    pub window: TimeWindow,
+    /// The layout of every input; `None` detects it per input.
+    pub layout: Option<Layout>,
+    /// The year of journald/syslog times; `None` takes each file's modification year.
+    pub year: Option<i32>,
+    /// Decompressed bytes read from one compressed input at most (a decompression bomb
+    /// stops there with an error). By default 64 GiB.
+    pub max_decompressed: u64,
+}
+
+impl ScanOptions {
+    /// The size of the chunks a buffer of `len` bytes is split into: the option, or eight a
+    /// thread, within 256 KiB and 16 MiB.
+    pub fn chunk_for(&self, len: usize) -> usize {
+        self.chunk_size.unwrap_or_else(|| {
+            let threads = rayon::current_num_threads().max(1);
+            (len / (threads * 8)).clamp(256 << 10, 16 << 20)
+        })
+    }
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            chunk_size: None,
+            block_size: 8 << 20,
+            limits: Limits::default(),
+            window: TimeWindow::default(),
+            layout: None,
+            year: None,
+            max_decompressed: 64 << 30,
+        }
     }
 }

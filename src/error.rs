@@ -114,7 +114,48 @@ impl InputError {
     }
 }
 
-/// Aggregating the trends failed (a polars error: a bug, not an input problem).
+/// A boxed error of a library faultline uses (polars).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Aggregating the trends or writing the frames failed.
 #[derive(Debug, thiserror::Error)]
-#[error("aggregation failed: {0}")]
-pub struct AggregateError(pub String);
+pub enum AggregateError {
+    /// A query on the frames failed (a bug, not an input problem).
+    #[error("aggregation failed while {op}: {source}")]
+    Query {
+        /// What was being computed (`building the frames`, `the timeline`, ...).
+        op: &'static str,
+        /// polars' error.
+        source: BoxError,
+    },
+    /// The output directory could not be created.
+    #[error("{}: cannot create the output directory: {source}", path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A frame file could not be written.
+    #[error("{}: cannot write the {frame} frame as {format}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// `events`, `requests`, `timeline` or `endpoints`.
+        frame: &'static str,
+        /// `CSV` or `Parquet`.
+        format: &'static str,
+        /// Why.
+        source: BoxError,
+    },
+}
+
+impl AggregateError {
+    /// A failed query, for `map_err`.
+    pub(crate) fn query<E: Into<BoxError>>(op: &'static str) -> impl FnOnce(E) -> AggregateError {
+        move |e| AggregateError::Query {
+            op,
+            source: e.into(),
+        }
+    }
+}

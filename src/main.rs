@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command, OutFormat};
-use faultline::aggregate::FrameFormat;
 use faultline::report::{render, render_catalog, Format};
-use faultline::InputSpec;
+use faultline::{FrameFormat, InputSpec};
 
 /// Exit codes, in one place.
 #[repr(u8)]
@@ -43,11 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Analyze(args) => {
             let inputs = args.inputs().map_err(anyhow::Error::msg)?;
             let config = args.config()?;
-            // polars keeps a thread pool of its own (one thread per CPU); `--threads` bounds
-            // it too, before its first use, unless POLARS_MAX_THREADS says otherwise.
-            if std::env::var_os("POLARS_MAX_THREADS").is_none() {
-                std::env::set_var("POLARS_MAX_THREADS", config.threads.to_string());
-            }
+            faultline::setup_process(config.threads);
             if inputs.iter().any(|i| matches!(i, InputSpec::Stdin)) {
                 return_free_memory_eagerly();
             }

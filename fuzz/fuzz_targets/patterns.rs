@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use faultline::classify::{Catalog, Classifier, RequestReader};
+use faultline::classify::{Catalog, Classifier};
+use faultline::extract::RequestReader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

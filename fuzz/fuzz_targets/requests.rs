@@ -4,7 +4,8 @@
 
 use std::sync::OnceLock;
 
-use faultline::classify::{Catalog, Classifier, Latency, RequestReader};
+use faultline::classify::{Catalog, Classifier};
+use faultline::extract::{Latency, RequestReader};
 use libfuzzer_sys::fuzz_target;
 
 fn tools() -> &'static (RequestReader, Classifier) {

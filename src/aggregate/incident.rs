@@ -7,7 +7,7 @@
 //! most `max_gap` buckets form one incident; incidents shorter than `min_buckets` are dropped.
 //! Buckets with fewer than `min_requests` requests carry too little signal and are skipped.
 
-use crate::report::TimelineBucket;
+use super::Timeline;
 
 /// Detection parameters. The defaults suit 1-minute buckets.
 #[derive(Debug, Clone)]
@@ -64,7 +64,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Finds incidents on a timeline sorted by bucket.
-pub fn detect(tl: &[TimelineBucket], o: &IncidentOptions) -> Vec<Window> {
+pub fn detect(timeline: &Timeline, o: &IncidentOptions) -> Vec<Window> {
+    let (tl, starts) = (&timeline.buckets, &timeline.starts);
     let mut normal: std::collections::VecDeque<(f64, f64)> = Default::default();
     let mut anomalous: Vec<usize> = Vec::new();
     for (i, b) in tl.iter().enumerate() {
@@ -111,8 +112,8 @@ pub fn detect(tl: &[TimelineBucket], o: &IncidentOptions) -> Vec<Window> {
     for &i in &anomalous {
         if let Some(&prev) = run.last() {
             // Gap in buckets of the timeline (which skips empty buckets): compare times.
-            let step = bucket_step(tl);
-            let gap = (tl[i].start_ns - tl[prev].start_ns) / step.max(1) - 1;
+            let step = bucket_step(starts);
+            let gap = (starts[i] - starts[prev]) / step.max(1) - 1;
             if gap > o.max_gap as i64 {
                 flush(&mut run, &mut out);
             }
@@ -124,9 +125,10 @@ pub fn detect(tl: &[TimelineBucket], o: &IncidentOptions) -> Vec<Window> {
 }
 
 /// The bucket size: the smallest distance between consecutive buckets.
-fn bucket_step(tl: &[TimelineBucket]) -> i64 {
-    tl.windows(2)
-        .map(|w| w[1].start_ns - w[0].start_ns)
+fn bucket_step(starts: &[i64]) -> i64 {
+    starts
+        .windows(2)
+        .map(|w| w[1] - w[0])
         .filter(|d| *d > 0)
         .min()
         .unwrap_or(1)
@@ -137,10 +139,10 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    fn tl(p99s: &[f64]) -> Vec<TimelineBucket> {
-        p99s.iter()
-            .enumerate()
-            .map(|(i, &p)| TimelineBucket {
+    fn tl(p99s: &[f64]) -> Timeline {
+        let buckets = p99s
+            .iter()
+            .map(|&p| crate::aggregate::TimelineBucket {
                 bucket: String::new(),
                 requests: 100,
                 errors_5xx: 0,
@@ -149,9 +151,10 @@ mod tests {
                 p95_ms: Some(p),
                 p99_ms: Some(p),
                 signatures: BTreeMap::new(),
-                start_ns: i as i64 * 60_000_000_000,
             })
-            .collect()
+            .collect();
+        let starts = (0..p99s.len() as i64).map(|i| i * 60_000_000_000).collect();
+        Timeline { starts, buckets }
     }
 
     #[test]
@@ -181,7 +184,7 @@ mod tests {
     #[test]
     fn error_rate_alone_is_enough() {
         let mut t = tl(&[20.0; 50]);
-        for b in &mut t[20..30] {
+        for b in &mut t.buckets[20..30] {
             b.errors_5xx = 40;
             b.error_rate = Some(0.4);
         }

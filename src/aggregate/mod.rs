@@ -7,6 +7,7 @@
 
 mod incident;
 mod requests;
+mod rows;
 mod trends;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,15 +19,12 @@ use rustc_hash::FxHashMap;
 use crate::classify::{Catalog, Classification, Location};
 use crate::error::AggregateError;
 use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
-use crate::report::{
-    CodeLocation, Count, EndpointReport, ExceptionGroup, IncidentReport, InputSummary,
-    LocationCount, Report, RequestSummary, SignatureReport, TimeRange, TimelineBucket,
-    VariantCount, SCHEMA,
-};
 
 pub use incident::IncidentOptions;
-pub use requests::{endpoint_key, RequestRows};
+pub use requests::RequestRows;
+pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
 pub use trends::FrameFormat;
+pub(crate) use trends::Timeline;
 
 /// Variants and locations of one signature listed in the report at most.
 pub const MAX_KEPT: usize = 100;
@@ -65,12 +63,25 @@ impl Default for TrendOptions {
     }
 }
 
-/// The trend frames of a run, for writing as CSV or Parquet. Opaque: polars stays here.
+/// The trends of a run, and their frames for writing as CSV or Parquet. Opaque: polars
+/// stays here.
 pub struct Trends {
     frames: trends::Frames,
     names: Vec<String>,
-    timeline: Vec<TimelineBucket>,
-    endpoints: Vec<EndpointReport>,
+    pub(crate) timeline: Vec<TimelineBucket>,
+    pub(crate) endpoints: Vec<EndpointReport>,
+    pub(crate) incidents: Vec<IncidentReport>,
+    pub(crate) by_source: Vec<SourceReport>,
+    pub(crate) requests: RequestCounts,
+}
+
+/// Request lines read, and what their latency fields held.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RequestCounts {
+    pub count: u64,
+    pub with_latency: u64,
+    pub unparsed_latency: u64,
+    pub missing_latency: u64,
 }
 
 impl Trends {
@@ -84,7 +95,6 @@ impl Trends {
             dir,
             format,
         )
-        .map_err(|e| AggregateError(e.to_string()))
     }
 
     /// Rows of the `events` and `requests` frames.
@@ -94,10 +104,10 @@ impl Trends {
 }
 
 #[derive(Debug, Default, Clone)]
-struct Seen {
-    count: u64,
-    first: Option<Nanos>,
-    last: Option<Nanos>,
+pub(crate) struct Seen {
+    pub count: u64,
+    pub first: Option<Nanos>,
+    pub last: Option<Nanos>,
 }
 
 impl Seen {
@@ -122,11 +132,11 @@ impl Seen {
 }
 
 #[derive(Debug, Default, Clone)]
-struct SigAgg {
-    seen: Seen,
-    types: FxHashMap<String, u64>,
-    variants: FxHashMap<String, u64>,
-    locations: FxHashMap<Location, u64>,
+pub(crate) struct SigAgg {
+    pub seen: Seen,
+    pub types: FxHashMap<String, u64>,
+    pub variants: FxHashMap<String, u64>,
+    pub locations: FxHashMap<Location, u64>,
 }
 
 fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut FxHashMap<K, u64>, b: &FxHashMap<K, u64>) {
@@ -138,10 +148,12 @@ fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut FxHashMap<K, u64>, b: &
 /// Everything counted so far. Cheap to create; merge partial summaries with [`Summary::merge`].
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
-    sigs: FxHashMap<usize, SigAgg>,
+    /// Per signature (its catalog index): times, exception types, variants, locations.
+    pub(crate) sigs: FxHashMap<usize, SigAgg>,
     /// Unknown exceptions by type, normalized message and innermost application frame.
-    exceptions: FxHashMap<(String, String, Option<Location>), Seen>,
-    range: Seen,
+    pub(crate) exceptions: FxHashMap<(String, String, Option<Location>), Seen>,
+    /// The first and last record time.
+    pub(crate) range: Seen,
     /// Bytes read (decompressed for compressed inputs).
     pub bytes: u64,
     /// Line and record counters from framing.
@@ -166,6 +178,12 @@ impl Summary {
     /// Creates an empty summary.
     pub fn new() -> Summary {
         Summary::default()
+    }
+
+    /// Counts a record outside the time window, of `lines` lines.
+    pub fn skip_outside(&mut self, lines: usize) {
+        self.outside_window.0 += 1;
+        self.outside_window.1 += lines as u64;
     }
 
     /// Notes a record's time in the overall time range.
@@ -285,230 +303,76 @@ impl Summary {
         }
     }
 
-    /// Sorts everything (count descending, then name) into the report, and aggregates the
-    /// trends with polars.
-    pub fn into_report(
-        mut self,
+    /// Aggregates the trends with polars: the request and event rows are taken out of the
+    /// summary into the frames.
+    pub fn trends(
+        &mut self,
         catalog: &Catalog,
         opts: &TrendOptions,
-    ) -> Result<(Report, Trends), AggregateError> {
+    ) -> Result<Trends, AggregateError> {
         let requests = std::mem::take(&mut self.requests);
         let events = std::mem::take(&mut self.events);
-        let mut report = self.counts_report(catalog);
-        let (count, names) = (requests.len(), requests.endpoints.clone());
+        let (count, names) = (requests.len() as u64, requests.endpoints.clone());
         let (unparsed_latency, missing_latency) =
             (requests.unparsed_latency, requests.missing_latency);
         // The frame takes the request blocks over as its columns' chunks, compact as they
         // are, so memory peaks at the rows plus a bit a request (5xx), not at two copies.
-        let frames = trends::frames(requests, &events, catalog).map_err(polars_err)?;
+        let frames = trends::frames(requests, &events, catalog)
+            .map_err(AggregateError::query("building the frames"))?;
         drop(events);
         // Missing latencies are the column's nulls (polars counts them as it builds it).
         let with_latency = frames
             .requests
             .column("latency")
             .map_or(0, |c| c.len() - c.null_count()) as u64;
-        report.requests = RequestSummary {
-            count: count as u64,
-            with_latency,
-            unparsed_latency,
-            missing_latency,
-            bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
-        };
         // Endpoints on one side, the timeline and then its incidents on the other: each is
         // mostly one thread's work in polars (quantiles group by group), so two cores run
         // them side by side.
         let (endpoints, timed) = rayon::join(
-            || trends::endpoints(&frames, &names).map_err(polars_err),
+            || trends::endpoints(&frames, &names).map_err(AggregateError::query("the endpoints")),
             || -> Result<_, AggregateError> {
-                let timeline = trends::timeline(&frames, opts.bucket_ns).map_err(polars_err)?;
+                let timeline = trends::timeline(&frames, opts.bucket_ns)
+                    .map_err(AggregateError::query("the timeline"))?;
                 let mut incidents = Vec::new();
                 for w in incident::detect(&timeline, &opts.incident) {
-                    let end = report_end(&timeline);
-                    incidents.push(incident_report(&frames, &timeline, w, opts, end)?);
+                    incidents.push(incident_report(&frames, &timeline, w, opts)?);
                 }
-                let by_source = if opts.by_source {
-                    trends::by_source(&frames).map_err(polars_err)?
-                } else {
-                    Vec::new()
+                let by_source = match opts.by_source {
+                    true => trends::by_source(&frames)
+                        .map_err(AggregateError::query("the findings by source"))?,
+                    false => Vec::new(),
                 };
                 Ok((timeline, incidents, by_source))
             },
         );
         let (endpoints, (timeline, incidents, by_source)) = (endpoints?, timed?);
-        if count == 0 {
-            report.notes.push(
-                "no request lines found: endpoints, latency and incidents need access or request lines"
-                    .into(),
-            );
-        } else if with_latency == 0 {
-            report
-                .notes
-                .push("request lines have no latency in a known unit: see --latency-field".into());
-        }
-        if report.time_range.start.is_none() {
-            report
-                .notes
-                .push("no timestamps found: no timeline and no incident detection".into());
-        }
-        report.by_source = by_source;
-        report.endpoints = endpoints.clone();
-        report.timeline = timeline.clone();
-        report.incidents = incidents;
-        let trends = Trends {
+        Ok(Trends {
             frames,
             names,
-            timeline,
+            timeline: timeline.buckets,
             endpoints,
-        };
-        Ok((report, trends))
-    }
-
-    fn counts_report(self, catalog: &Catalog) -> Report {
-        let time = |t: Option<Nanos>| t.map(format_rfc3339);
-        let mut signatures: Vec<SignatureReport> = self
-            .sigs
-            .into_iter()
-            .map(|(i, s)| {
-                let sig = &catalog.signatures[i];
-                SignatureReport {
-                    id: sig.id.clone(),
-                    title: sig.title.clone(),
-                    severity: sig.severity.as_str().to_string(),
-                    count: s.seen.count,
-                    first_seen: time(s.seen.first),
-                    last_seen: time(s.seen.last),
-                    exception_types: sorted(s.types, |k, n| Count {
-                        r#type: k,
-                        count: n,
-                    }),
-                    variants: sorted(s.variants, |k, n| VariantCount { value: k, count: n }),
-                    locations: sorted_by(s.locations, |l, n| LocationCount {
-                        file: l.file,
-                        line: l.line,
-                        function: l.function,
-                        count: n,
-                    }),
-                    remediation: sig.remediation.clone(),
-                    references: sig.references.clone(),
-                }
-            })
-            .collect();
-        signatures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
-        // Distinct values are all counted while scanning (so the top ones are exact whatever
-        // the chunking); the report keeps the most frequent and says what it left out.
-        let mut notes = Vec::new();
-        for s in &mut signatures {
-            for (what, len) in [
-                ("variants", s.variants.len()),
-                ("locations", s.locations.len()),
-            ] {
-                if len > MAX_KEPT {
-                    notes.push(format!(
-                        "{}: {len} distinct {what}; the report lists the {MAX_KEPT} most frequent",
-                        s.id
-                    ));
-                }
-            }
-            s.variants.truncate(MAX_KEPT);
-            s.locations.truncate(MAX_KEPT);
-        }
-        let mut exceptions: Vec<ExceptionGroup> = self
-            .exceptions
-            .into_iter()
-            .map(|((ty, msg, loc), s)| ExceptionGroup {
-                r#type: ty,
-                message: msg,
-                location: loc.map(|l| CodeLocation {
-                    file: l.file,
-                    line: l.line,
-                    function: l.function,
-                }),
-                count: s.count,
-                first_seen: time(s.first),
-                last_seen: time(s.last),
-            })
-            .collect();
-        exceptions.sort_by(|a, b| {
-            b.count
-                .cmp(&a.count)
-                .then_with(|| a.r#type.cmp(&b.r#type))
-                .then_with(|| a.message.cmp(&b.message))
-                .then_with(|| a.location_key().cmp(&b.location_key()))
-        });
-        if exceptions.len() > MAX_EXCEPTION_GROUPS {
-            notes.push(format!(
-                "{} groups of other exceptions; the report lists the {MAX_EXCEPTION_GROUPS} most frequent",
-                exceptions.len()
-            ));
-            exceptions.truncate(MAX_EXCEPTION_GROUPS);
-        }
-        // The framer counted unwrapped lines: a joined line stands for all its pieces.
-        let (pieces, emitted) = (self.unwrap.lines, self.unwrap.emitted);
-        let physical = |n: u64| (n + pieces).saturating_sub(emitted);
-        let mut skipped = std::collections::BTreeMap::new();
-        if self.frame.blank > 0 {
-            skipped.insert("blank".to_string(), self.frame.blank);
-        }
-        if self.outside_window.1 > 0 {
-            skipped.insert("outside_window".to_string(), self.outside_window.1);
-        }
-        Report {
-            schema: SCHEMA.to_string(),
-            input: InputSummary {
-                files: self.files,
-                bytes: self.bytes,
-                // Physical lines: the framer saw the unwrapped ones.
-                lines: physical(self.frame.lines),
-                records: self.frame.records,
-                // Joined pieces (CRI `P`) are in the line they continue, hence in its record.
-                record_lines: physical(self.frame.record_lines - self.outside_window.1),
-                records_outside_window: self.outside_window.0,
-                skipped,
-                truncated_lines: self.frame.truncated_lines + self.unwrap.truncated,
-                split_records: self.frame.split_records,
-                layouts: self
-                    .layouts
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), *v))
-                    .collect(),
-                joined_lines: self.unwrap.joined,
-                foreign_lines: self.unwrap.foreign,
+            incidents,
+            by_source,
+            requests: RequestCounts {
+                count,
+                with_latency,
+                unparsed_latency,
+                missing_latency,
             },
-            time_range: TimeRange {
-                start: time(self.range.first),
-                end: time(self.range.last),
-            },
-            signatures,
-            exceptions,
-            errors: Vec::new(),
-            requests: RequestSummary::default(),
-            endpoints: Vec::new(),
-            timeline: Vec::new(),
-            incidents: Vec::new(),
-            notes,
-            by_source: Vec::new(),
-        }
+        })
     }
-}
-
-fn polars_err(e: polars::prelude::PolarsError) -> AggregateError {
-    AggregateError(e.to_string())
-}
-
-fn report_end(tl: &[TimelineBucket]) -> i64 {
-    tl.last().map_or(i64::MAX, |b| b.start_ns)
 }
 
 fn incident_report(
     f: &trends::Frames,
-    tl: &[TimelineBucket],
+    tl: &Timeline,
     w: incident::Window,
     opts: &TrendOptions,
-    last_bucket: i64,
 ) -> Result<IncidentReport, AggregateError> {
     let b = opts.bucket_ns;
-    let start = tl[w.first].start_ns;
-    let end = tl[w.last].start_ns + b;
+    let last_bucket = tl.starts.last().copied().unwrap_or(i64::MAX);
+    let start = tl.starts[w.first];
+    let end = tl.starts[w.last] + b;
     let base_start = start - b * opts.incident.window as i64;
     // Three windows and the signature counts, side by side: each is one thread's work in
     // polars (a slice's quantiles), and they came after the timeline, alone (40 ms of a
@@ -527,15 +391,16 @@ fn incident_report(
             )
         },
     );
-    let (during, before) = (during.map_err(polars_err)?, before.map_err(polars_err)?);
-    let (after, signatures) = (after.map_err(polars_err)?, signatures.map_err(polars_err)?);
+    let q = || AggregateError::query("an incident's windows");
+    let (during, before) = (during.map_err(q())?, before.map_err(q())?);
+    let (after, signatures) = (after.map_err(q())?, signatures.map_err(q())?);
     let ratio = match (during.p99_ms, before.p99_ms) {
         (Some(d), Some(bp)) if bp > 0.0 => Some(trends::round3(d / bp)),
         _ => None,
     };
     Ok(IncidentReport {
         start: format_rfc3339(start),
-        peak: format_rfc3339(tl[w.peak].start_ns),
+        peak: format_rfc3339(tl.starts[w.peak]),
         end: format_rfc3339(end),
         duration_seconds: ((end - start) / 1_000_000_000) as u64,
         signatures,
@@ -553,22 +418,9 @@ fn incident_report(
     })
 }
 
-fn sorted<T>(m: FxHashMap<String, u64>, f: impl Fn(String, u64) -> T) -> Vec<T> {
-    let mut v: Vec<(String, u64)> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.into_iter().map(|(k, n)| f(k, n)).collect()
-}
-
-fn sorted_by<K: Ord, T>(m: FxHashMap<K, u64>, f: impl Fn(K, u64) -> T) -> Vec<T> {
-    let mut v: Vec<(K, u64)> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.into_iter().map(|(k, n)| f(k, n)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Classifier;
 
     /// 60 000 requests 10 ms apart (ten one-minute buckets) in parts of 20 000: latencies
     /// with 2 decimals, or thirds.
@@ -622,8 +474,8 @@ mod tests {
             assert_eq!(fc.latency_scale.is_some(), decimal);
             assert!(fw.latency_scale.is_none());
             let timeline = trends::timeline(&fc, minute).unwrap();
-            assert_eq!(timeline.len(), 10);
-            assert!(timeline.iter().all(|b| b.p99_ms.is_some()));
+            assert_eq!(timeline.buckets.len(), 10);
+            assert!(timeline.buckets.iter().all(|b| b.p99_ms.is_some()));
             assert_eq!(trends::timeline(&fw, minute).unwrap(), timeline);
             let endpoints = trends::endpoints(&fc, &names).unwrap();
             assert_eq!(endpoints.len(), 3);
@@ -673,7 +525,7 @@ mod tests {
         assert_eq!(f3.requests.column("time").unwrap().n_chunks(), 3);
         let minute = 60_000_000_000;
         let timeline = trends::timeline(&f1, minute).unwrap();
-        assert_eq!(timeline.len(), 10);
+        assert_eq!(timeline.buckets.len(), 10);
         assert_eq!(trends::timeline(&f3, minute).unwrap(), timeline);
         assert_eq!(trends::timeline(&fr, minute).unwrap(), timeline);
         // Ordered requests are bucketed as runs, with the quantiles taken here; reversed ones
@@ -698,53 +550,5 @@ mod tests {
             assert_eq!(trends::window(&f3, a, b).unwrap(), w, "[{a}, {b})");
             assert_eq!(trends::window(&fr, a, b).unwrap(), w, "[{a}, {b})");
         }
-    }
-
-    #[test]
-    fn merge_is_order_independent() {
-        let cl = Classifier::new(Catalog::builtin().unwrap());
-        let recs = [
-            (
-                Some(5),
-                "AttributeError: 'Settings' object has no attribute 'A'",
-            ),
-            (
-                Some(1),
-                "AttributeError: 'Settings' object has no attribute 'B'",
-            ),
-            (Some(9), "KeyError: 'x'"),
-            (
-                None,
-                "AttributeError: 'Settings' object has no attribute 'A'",
-            ),
-        ];
-        let mut parts: Vec<Summary> = recs
-            .iter()
-            .map(|(t, l)| {
-                let mut s = Summary::new();
-                s.see_time(*t);
-                s.add(*t, &cl.classify(&[*l]).unwrap());
-                s
-            })
-            .collect();
-        let mut fwd = Summary::new();
-        for p in parts.clone() {
-            fwd.merge(p);
-        }
-        parts.reverse();
-        let mut rev = Summary::new();
-        for p in parts {
-            rev.merge(p);
-        }
-        let o = TrendOptions::default();
-        let a = serde_json::to_string(&fwd.into_report(cl.catalog(), &o).unwrap().0).unwrap();
-        let b = serde_json::to_string(&rev.into_report(cl.catalog(), &o).unwrap().0).unwrap();
-        assert_eq!(a, b);
-        let r: serde_json::Value = serde_json::from_str(&a).unwrap();
-        assert_eq!(r["signatures"][0]["count"], 3);
-        assert_eq!(r["signatures"][0]["variants"][0]["value"], "A");
-        assert_eq!(r["signatures"][0]["first_seen"], "1970-01-01T00:00:00.000Z");
-        assert_eq!(r["exceptions"][0]["type"], "KeyError");
-        assert_eq!(r["time_range"]["end"], "1970-01-01T00:00:00.000Z");
     }
 }

@@ -20,10 +20,12 @@ use rustc_hash::FxHashMap;
 use super::requests::{
     decode_latency, Latencies, RequestRows, Times, MS, NO_LATENCY, NO_OFFSET, NO_TIME,
 };
+use super::rows::{EndpointReport, SourceReport, TimelineBucket};
 use super::EventRow;
-use crate::classify::{Catalog, Classification, Unit};
+use crate::classify::{Catalog, Classification};
+use crate::error::{AggregateError, BoxError};
+use crate::extract::Unit;
 use crate::framing::format_rfc3339;
-use crate::report::{EndpointReport, SourceReport, TimelineBucket};
 
 /// Linear interpolation between closest ranks (numpy's and polars' `linear`).
 const Q: QuantileMethod = QuantileMethod::Linear;
@@ -733,7 +735,7 @@ fn bucket_rows<T: PolarsNumericType>(
 
 /// Per time bucket: requests, 5xx, error rate, p50/p95/p99, and count per signature.
 /// Buckets with neither a request nor a signature are left out.
-pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>> {
+pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Timeline> {
     let req = match sorted_buckets(f, bucket_ns)? {
         Some(rows) => rows,
         None => {
@@ -777,7 +779,6 @@ pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>>
         p95_ms: None,
         p99_ms: None,
         signatures: BTreeMap::new(),
-        start_ns: b,
     };
     for q in req {
         let r = rows.entry(q.start).or_insert_with(|| empty(q.start));
@@ -800,7 +801,19 @@ pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<TimelineBucket>>
             .signatures
             .insert(name, n);
     }
-    Ok(rows.into_values().collect())
+    Ok(Timeline {
+        starts: rows.keys().copied().collect(),
+        buckets: rows.into_values().collect(),
+    })
+}
+
+/// The timeline's buckets, and the start of each in nanoseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timeline {
+    /// Bucket starts, nanoseconds since the epoch, ascending.
+    pub starts: Vec<i64>,
+    /// The buckets, in the same order.
+    pub buckets: Vec<TimelineBucket>,
 }
 
 fn round6(v: f64) -> f64 {
@@ -1001,8 +1014,55 @@ pub fn write_frames(
     endpoints: &[EndpointReport],
     dir: &Path,
     format: FrameFormat,
-) -> PolarsResult<Vec<std::path::PathBuf>> {
-    std::fs::create_dir_all(dir)?;
+) -> Result<Vec<std::path::PathBuf>, AggregateError> {
+    std::fs::create_dir_all(dir).map_err(|source| AggregateError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let (mut events, mut requests, mut tl, mut ep) =
+        output_frames(f, names, timeline, endpoints)
+            .map_err(AggregateError::query("preparing the frames for writing"))?;
+    let (ext, label) = match format {
+        FrameFormat::Csv => ("csv", "CSV"),
+        FrameFormat::Parquet => ("parquet", "Parquet"),
+    };
+    let mut written = Vec::new();
+    for (name, df) in [
+        ("events", &mut events),
+        ("requests", &mut requests),
+        ("timeline", &mut tl),
+        ("endpoints", &mut ep),
+    ] {
+        let path = dir.join(format!("{name}.{ext}"));
+        let result = std::fs::File::create(&path)
+            .map_err(BoxError::from)
+            .and_then(|file| {
+                match format {
+                    FrameFormat::Csv => CsvWriter::new(file).include_header(true).finish(df)?,
+                    FrameFormat::Parquet => {
+                        ParquetWriter::new(file).finish(df)?;
+                    }
+                }
+                Ok(())
+            });
+        result.map_err(|source| AggregateError::Write {
+            path: path.clone(),
+            frame: name,
+            format: label,
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The four frames as written: rows sorted, times as datetimes.
+fn output_frames(
+    f: &Frames,
+    names: &[String],
+    timeline: &[TimelineBucket],
+    endpoints: &[EndpointReport],
+) -> PolarsResult<(DataFrame, DataFrame, DataFrame, DataFrame)> {
     let ids: Vec<u32> = (0..names.len() as u32).collect();
     let names_df = DataFrame::new_infer_height(vec![
         Column::new("endpoint_id".into(), ids),
@@ -1045,10 +1105,10 @@ pub fn write_frames(
             SortMultipleOptions::default(),
         )
         .collect()?;
-    let mut events = with_datetime(events)?;
+    let events = with_datetime(events)?;
     requests = with_datetime(requests)?;
     let tl = timeline;
-    let mut tl = DataFrame::new_infer_height(vec![
+    let tl = DataFrame::new_infer_height(vec![
         column("bucket", tl, |b| b.bucket.clone()),
         column("requests", tl, |b| b.requests),
         column("errors_5xx", tl, |b| b.errors_5xx),
@@ -1058,7 +1118,7 @@ pub fn write_frames(
         column("p99_ms", tl, |b| b.p99_ms),
         column("signatures", tl, |b| b.signatures.values().sum::<u64>()),
     ])?;
-    let mut ep = DataFrame::new_infer_height(vec![
+    let ep = DataFrame::new_infer_height(vec![
         column("endpoint", endpoints, |e| e.endpoint.clone()),
         column("count", endpoints, |e| e.count),
         column("errors_5xx", endpoints, |e| e.errors_5xx),
@@ -1067,28 +1127,7 @@ pub fn write_frames(
         column("p99_ms", endpoints, |e| e.p99_ms),
         column("max_ms", endpoints, |e| e.max_ms),
     ])?;
-    let mut written = Vec::new();
-    let ext = match format {
-        FrameFormat::Csv => "csv",
-        FrameFormat::Parquet => "parquet",
-    };
-    for (name, df) in [
-        ("events", &mut events),
-        ("requests", &mut requests),
-        ("timeline", &mut tl),
-        ("endpoints", &mut ep),
-    ] {
-        let path = dir.join(format!("{name}.{ext}"));
-        let file = std::fs::File::create(&path)?;
-        match format {
-            FrameFormat::Csv => CsvWriter::new(file).include_header(true).finish(df)?,
-            FrameFormat::Parquet => {
-                ParquetWriter::new(file).finish(df)?;
-            }
-        }
-        written.push(path);
-    }
-    Ok(written)
+    Ok((events, requests, tl, ep))
 }
 
 #[cfg(test)]

@@ -570,7 +570,7 @@ mod tests {
             .collect();
         on_disk.sort();
         let mut built: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
-        built.push(crate::classify::request::BUILTIN_REQUESTS.0.to_string());
+        built.push(crate::extract::request::BUILTIN_REQUESTS.0.to_string());
         built.sort();
         assert_eq!(on_disk, built, "a file in patterns/ is not compiled in");
         for id in [

@@ -9,9 +9,8 @@
 //! the shipped catalog).
 
 pub mod catalog;
-mod ingress;
 mod normalize;
-pub mod request;
+mod step;
 mod teddy;
 pub mod traceback;
 
@@ -23,7 +22,7 @@ use crate::framing::Hit;
 
 pub use catalog::{Catalog, Severity, Signature};
 pub use normalize::normalize_message;
-pub use request::{Latency, Request, RequestReader, Unit};
+pub(crate) use step::RecordStep;
 pub use traceback::{shape, Frame, Shape};
 
 /// A literal that marks a record worth reading even when no signature's anchor is in it:
@@ -76,8 +75,6 @@ pub struct Classifier {
     /// Prefilter literals that can overlap the traceback literal: where the traceback
     /// literal matches, they are looked for around it (a non-overlapping search reports one).
     tb_overlaps: Vec<String>,
-    /// Reads request lines; `None` when request analysis is off.
-    requests: Option<RequestReader>,
 }
 
 /// A search for a set of literals: aho-corasick's packed (Teddy, SIMD) searcher when the CPU
@@ -145,16 +142,8 @@ impl Literals {
 }
 
 impl Classifier {
-    /// Builds the prefilter over every signature's anchors; requests are read with the
-    /// built-in layouts.
+    /// Builds the prefilter over every signature's anchors.
     pub fn new(catalog: Catalog) -> Classifier {
-        let requests = RequestReader::builtin().expect("built-in request layouts are valid");
-        Classifier::with_requests(catalog, Some(requests))
-    }
-
-    /// Builds the prefilter over every signature's anchors; `requests` reads request lines
-    /// (`None`: no request analysis).
-    pub fn with_requests(catalog: Catalog, requests: Option<RequestReader>) -> Classifier {
         let anchors: Vec<&str> = catalog
             .signatures
             .iter()
@@ -191,18 +180,12 @@ impl Classifier {
             prefilter_lits,
             traceback_id,
             tb_overlaps,
-            requests,
         }
     }
 
     /// The literals of the byte-level prefilter (rare tails of the anchors).
     pub fn prefilter_literals(&self) -> &[String] {
         &self.prefilter_lits
-    }
-
-    /// The request reader, unless request analysis is off.
-    pub fn requests(&self) -> Option<&RequestReader> {
-        self.requests.as_ref()
     }
 
     /// The signatures' regex set, compiled on first use; `None` when the patterns together
@@ -227,11 +210,6 @@ impl Classifier {
                 .iter()
                 .position(|s| s.pattern.regex().is_match(text)),
         }
-    }
-
-    /// Replaces the request reader; `None` turns request analysis off.
-    pub fn set_requests(&mut self, r: Option<RequestReader>) {
-        self.requests = r;
     }
 
     /// The catalog.

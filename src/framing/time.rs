@@ -358,6 +358,41 @@ pub fn format_rfc3339(t: Nanos) -> String {
     }
 }
 
+/// The first line of a record without its leading timestamp (`2025-01-10 10:31:22,123`,
+/// RFC 3339, `[2025-01-10 10:31:22 +0000]`).
+pub fn strip_leading_time<'a>(text: &'a [u8], tp: &mut TimeParser) -> &'a [u8] {
+    if let Some((_, n)) = tp.parse_iso(text) {
+        return &text[n..];
+    }
+    if text.first() == Some(&b'[') {
+        if let Some((_, n)) = tp.parse_iso(&text[1..]) {
+            if text.get(n + 1) == Some(&b']') {
+                return &text[n + 2..];
+            }
+        }
+    }
+    text
+}
+
+/// A half-open time window `[since, until)`; an open end is `None`.
+///
+/// Records outside it are counted and skipped before any classification work. A record
+/// without a time cannot be placed and is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// First instant inside, nanoseconds since the epoch.
+    pub since: Option<Nanos>,
+    /// First instant after, nanoseconds since the epoch.
+    pub until: Option<Nanos>,
+}
+
+impl TimeWindow {
+    /// Whether `t` is inside.
+    pub fn contains(&self, t: Nanos) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

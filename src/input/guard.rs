@@ -6,7 +6,8 @@
 //! every mapping:
 //!
 //! - each mapping registers its address range in a fixed table ([`Guard`]);
-//! - a SIGBUS handler, installed once, checks whether the faulting address is inside a
+//! - a SIGBUS handler, installed once by [`install`] (the binary calls it through
+//!   `faultline::setup_process`; a library that never does reads files as streams), checks whether the faulting address is inside a
 //!   registered range; if so it maps an anonymous zero page over the faulting page
 //!   (`MAP_FIXED`), marks the range as faulted and returns, so the read goes on and sees
 //!   zeros instead of crashing;
@@ -87,7 +88,8 @@ extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     }
 }
 
-fn install() -> bool {
+/// Installs the SIGBUS handler (once); whether it is installed.
+pub(crate) fn install() -> bool {
     INSTALL.call_once(|| {
         // SAFETY: sysconf and sigaction are called with valid arguments; PREVIOUS is written
         // before the handler that reads it exists.
@@ -117,10 +119,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Registers `[ptr, ptr + len)`, installing the handler on first use. `None` when the
-    /// handler cannot be installed or the table is full: the caller must not map then.
+    /// Registers `[ptr, ptr + len)`. `None` when the handler is not installed or the table
+    /// is full: the caller must not map then.
     pub fn register(ptr: *const u8, len: usize) -> Option<Guard> {
-        if len == 0 || !install() {
+        if len == 0 || !INSTALLED.load(Ordering::Acquire) {
             return None;
         }
         for (i, slot) in TABLE.iter().enumerate() {

@@ -8,6 +8,7 @@
 //! files of one log are gathered into one source, read oldest first as one stream.
 
 mod guard;
+mod readahead;
 mod stream;
 
 use std::fs::File;
@@ -18,7 +19,15 @@ use memmap2::Mmap;
 
 use crate::error::InputError;
 
+pub(crate) use readahead::ReadAhead;
+
+/// Installs the SIGBUS guard of mapped files (see `guard.rs`); whether it is in place.
+pub fn install_guard() -> bool {
+    guard::install()
+}
 pub use stream::{BlockReader, CountingBufReader};
+
+use crate::framing::YearHint;
 
 /// An input as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +44,50 @@ pub enum InputSpec {
         /// The bytes.
         data: std::sync::Arc<[u8]>,
     },
+    /// A reader, read once to its end as a stream (see [`InputSpec::reader`]).
+    Reader {
+        /// The name used in messages and as the source.
+        name: String,
+        /// The reader.
+        reader: SharedReader,
+    },
 }
+
+impl InputSpec {
+    /// An input read from `reader` (a socket, a child's pipe, a decoder), named `name`.
+    pub fn reader(name: impl Into<String>, reader: impl Read + Send + 'static) -> InputSpec {
+        InputSpec::Reader {
+            name: name.into(),
+            reader: SharedReader(std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(
+                reader,
+            ))))),
+        }
+    }
+}
+
+/// A reader that is read once, by whichever copy of the input is opened first.
+#[derive(Clone)]
+pub struct SharedReader(std::sync::Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>);
+
+impl SharedReader {
+    fn take(&self) -> Option<Box<dyn Read + Send>> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for SharedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedReader")
+    }
+}
+
+impl PartialEq for SharedReader {
+    fn eq(&self, o: &SharedReader) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &o.0)
+    }
+}
+
+impl Eq for SharedReader {}
 
 /// One concrete input to analyse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +102,13 @@ pub enum Source {
         name: String,
         /// The bytes.
         data: std::sync::Arc<[u8]>,
+    },
+    /// A reader.
+    Reader {
+        /// The name.
+        name: String,
+        /// The reader.
+        reader: SharedReader,
     },
     /// Rotated files of one log (`app.log.2.gz`, `app.log.1`, `app.log`), oldest first, read
     /// as one continuous stream: a traceback cut by the rotation is still one record.
@@ -67,7 +126,7 @@ impl Source {
         match self {
             Source::File(p) | Source::Rotated { base: p, .. } => p.display().to_string(),
             Source::Stdin => "-".to_string(),
-            Source::Bytes { name, .. } => name.clone(),
+            Source::Bytes { name, .. } | Source::Reader { name, .. } => name.clone(),
         }
     }
 
@@ -80,6 +139,10 @@ impl Source {
             Source::Bytes { name, data } => vec![Part::Bytes {
                 name: name.clone(),
                 data: data.clone(),
+            }],
+            Source::Reader { name, reader } => vec![Part::Reader {
+                name: name.clone(),
+                reader: reader.clone(),
             }],
         }
     }
@@ -99,6 +162,13 @@ pub enum Part {
         /// The bytes.
         data: std::sync::Arc<[u8]>,
     },
+    /// A reader.
+    Reader {
+        /// The name.
+        name: String,
+        /// The reader.
+        reader: SharedReader,
+    },
 }
 
 impl Part {
@@ -107,9 +177,45 @@ impl Part {
         match self {
             Part::File(p) => p.display().to_string(),
             Part::Stdin => "-".to_string(),
-            Part::Bytes { name, .. } => name.clone(),
+            Part::Bytes { name, .. } | Part::Reader { name, .. } => name.clone(),
         }
     }
+
+    /// The year of journald/syslog times without one: `year` when given, else from the
+    /// file's modification time (now for stdin and anything without one).
+    pub fn year_hint(&self, year: Option<i32>) -> YearHint {
+        if let Some(year) = year {
+            return YearHint {
+                year,
+                until_month: None,
+            };
+        }
+        let mtime = match self {
+            Part::File(p) => std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+            _ => None,
+        };
+        let t = mtime.unwrap_or_else(std::time::SystemTime::now);
+        let ns = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
+        YearHint::from_file_time(ns)
+    }
+}
+
+/// Splits `buf` into pieces of about `size` bytes that end on a newline (the last may not).
+pub fn split_lines(buf: &[u8], size: usize) -> Vec<&[u8]> {
+    let size = size.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < buf.len() {
+        let mut end = (start + size).min(buf.len());
+        if end < buf.len() {
+            end = memchr::memchr(b'\n', &buf[end - 1..]).map_or(buf.len(), |i| end + i);
+        }
+        out.push(&buf[start..end]);
+        start = end;
+    }
+    out
 }
 
 /// Where a file sits in a rotation: the older, the smaller.
@@ -217,6 +323,10 @@ fn discover_files(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Sour
                 name: name.clone(),
                 data: data.clone(),
             }),
+            InputSpec::Reader { name, reader } => out.push(Source::Reader {
+                name: name.clone(),
+                reader: reader.clone(),
+            }),
             InputSpec::Path(p) => match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => walk(p, &mut out, errors),
                 Ok(_) => out.push(Source::File(p.clone())),
@@ -302,15 +412,18 @@ pub enum Opened {
     Mapped(Mapped),
     /// An empty regular file (nothing to map).
     Empty,
-    /// A stream; `compressed` names the format when decompressing.
-    Stream {
-        /// The reader.
-        reader: Box<dyn Read + Send>,
-        /// `Some("gzip")` when the bytes are decompressed.
-        compressed: Option<&'static str>,
-        /// Compressed bytes consumed so far, for error offsets.
-        consumed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
-    },
+    /// A stream.
+    Stream(Stream),
+}
+
+/// A stream to read in blocks; `compressed` names the format when decompressing.
+pub struct Stream {
+    /// The reader.
+    pub reader: Box<dyn Read + Send>,
+    /// `Some("gzip")` when the bytes are decompressed.
+    pub compressed: Option<&'static str>,
+    /// Compressed bytes consumed so far, for error offsets.
+    pub consumed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// Compression formats recognized by their magic bytes.
@@ -373,6 +486,10 @@ pub fn open(src: &Part) -> Result<Opened, InputError> {
             widen_pipe(0);
             sniff_stream(Box::new(io::stdin()), &name)
         }
+        Part::Reader { reader, .. } => match reader.take() {
+            Some(r) => sniff_stream(r, &name),
+            None => Err(io_err(io::Error::other("the reader was already read"))),
+        },
         Part::Bytes { data, .. } => {
             if data.is_empty() {
                 return Ok(Opened::Empty);
@@ -459,11 +576,11 @@ fn decompress(c: Compression, r: Box<dyn Read + Send>, name: &str) -> Result<Ope
             "bzip2",
         ),
     };
-    Ok(Opened::Stream {
+    Ok(Opened::Stream(Stream {
         reader,
         compressed: Some(format),
         consumed: Some(consumed),
-    })
+    }))
 }
 
 /// Peeks at the first bytes of a stream to detect compression, then hands back a reader that
@@ -478,11 +595,11 @@ fn sniff_stream(mut r: Box<dyn Read + Send>, name: &str) -> Result<Opened, Input
     if let Some(c) = compression(&head[..n]) {
         return decompress(c, chained, name);
     }
-    Ok(Opened::Stream {
+    Ok(Opened::Stream(Stream {
         reader: chained,
         compressed: None,
         consumed: None,
-    })
+    }))
 }
 
 /// Whether a block looks like binary data rather than text: more than 10% of its bytes are
@@ -503,6 +620,18 @@ pub fn looks_binary(head: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn split_lines_covers_the_buffer() {
+        let buf = b"a\nbb\nccc\ndddd";
+        for size in 1..20 {
+            let parts = split_lines(buf, size);
+            assert_eq!(parts.concat(), buf.to_vec());
+            for p in &parts[..parts.len() - 1] {
+                assert_eq!(p.last(), Some(&b'\n'));
+            }
+        }
+    }
+
     /// Released pages read back the same bytes; memory outside the mapping (a `Vec`, which
     /// MADV_DONTNEED would zero) is left alone.
     #[test]
@@ -519,6 +648,7 @@ mod tests {
             })
             .collect();
         std::fs::write(&path, &data).unwrap();
+        assert!(install_guard());
         let Ok(Opened::Mapped(m)) = open(&Part::File(path)) else {
             panic!("a regular file is mapped");
         };

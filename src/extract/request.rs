@@ -13,7 +13,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 
 use super::ingress::{ingress_nginx, Fast, Groups};
-use super::Literals;
+use crate::classify::Literals;
 use crate::error::CatalogError;
 
 /// The built-in request layouts.

@@ -1,0 +1,241 @@
+//! The report built from what the aggregation counted: everything sorted (count descending,
+//! then name), the long lists cut, the notes that say what could not be computed.
+
+use crate::aggregate::{Summary, TrendOptions, Trends, MAX_EXCEPTION_GROUPS, MAX_KEPT};
+use crate::classify::Catalog;
+use crate::error::AggregateError;
+use crate::framing::{format_rfc3339, Nanos};
+
+use super::{
+    CodeLocation, Count, ExceptionGroup, InputSummary, LocationCount, Report, RequestSummary,
+    SignatureReport, TimeRange, VariantCount, SCHEMA,
+};
+use rustc_hash::FxHashMap;
+
+/// Builds the report of a run's summary, with its trends (computed here with polars).
+pub(crate) fn build(
+    mut summary: Summary,
+    catalog: &Catalog,
+    opts: &TrendOptions,
+) -> Result<(Report, Trends), AggregateError> {
+    let trends = summary.trends(catalog, opts)?;
+    let mut report = counts_report(summary, catalog);
+    let q = trends.requests;
+    report.requests = RequestSummary {
+        count: q.count,
+        with_latency: q.with_latency,
+        unparsed_latency: q.unparsed_latency,
+        missing_latency: q.missing_latency,
+        bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
+    };
+    if q.count == 0 {
+        report.notes.push(
+            "no request lines found: endpoints, latency and incidents need access or request lines"
+                .into(),
+        );
+    } else if q.with_latency == 0 {
+        report
+            .notes
+            .push("request lines have no latency in a known unit: see --latency-field".into());
+    }
+    if report.time_range.start.is_none() {
+        report
+            .notes
+            .push("no timestamps found: no timeline and no incident detection".into());
+    }
+    report.by_source = trends.by_source.clone();
+    report.endpoints = trends.endpoints.clone();
+    report.timeline = trends.timeline.clone();
+    report.incidents = trends.incidents.clone();
+    Ok((report, trends))
+}
+
+fn counts_report(s: Summary, catalog: &Catalog) -> Report {
+    let time = |t: Option<Nanos>| t.map(format_rfc3339);
+    let mut signatures: Vec<SignatureReport> = s
+        .sigs
+        .into_iter()
+        .map(|(i, s)| {
+            let sig = &catalog.signatures[i];
+            SignatureReport {
+                id: sig.id.clone(),
+                title: sig.title.clone(),
+                severity: sig.severity.as_str().to_string(),
+                count: s.seen.count,
+                first_seen: time(s.seen.first),
+                last_seen: time(s.seen.last),
+                exception_types: sorted(s.types, |k, n| Count {
+                    r#type: k,
+                    count: n,
+                }),
+                variants: sorted(s.variants, |k, n| VariantCount { value: k, count: n }),
+                locations: sorted_by(s.locations, |l, n| LocationCount {
+                    file: l.file,
+                    line: l.line,
+                    function: l.function,
+                    count: n,
+                }),
+                remediation: sig.remediation.clone(),
+                references: sig.references.clone(),
+            }
+        })
+        .collect();
+    signatures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.id.cmp(&b.id)));
+    // Distinct values are all counted while scanning (so the top ones are exact whatever
+    // the chunking); the report keeps the most frequent and says what it left out.
+    let mut notes = Vec::new();
+    for s in &mut signatures {
+        for (what, len) in [
+            ("variants", s.variants.len()),
+            ("locations", s.locations.len()),
+        ] {
+            if len > MAX_KEPT {
+                notes.push(format!(
+                    "{}: {len} distinct {what}; the report lists the {MAX_KEPT} most frequent",
+                    s.id
+                ));
+            }
+        }
+        s.variants.truncate(MAX_KEPT);
+        s.locations.truncate(MAX_KEPT);
+    }
+    let mut exceptions: Vec<ExceptionGroup> = s
+        .exceptions
+        .into_iter()
+        .map(|((ty, msg, loc), s)| ExceptionGroup {
+            r#type: ty,
+            message: msg,
+            location: loc.map(|l| CodeLocation {
+                file: l.file,
+                line: l.line,
+                function: l.function,
+            }),
+            count: s.count,
+            first_seen: time(s.first),
+            last_seen: time(s.last),
+        })
+        .collect();
+    exceptions.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.r#type.cmp(&b.r#type))
+            .then_with(|| a.message.cmp(&b.message))
+            .then_with(|| a.location_key().cmp(&b.location_key()))
+    });
+    if exceptions.len() > MAX_EXCEPTION_GROUPS {
+        notes.push(format!(
+            "{} groups of other exceptions; the report lists the {MAX_EXCEPTION_GROUPS} most frequent",
+            exceptions.len()
+        ));
+        exceptions.truncate(MAX_EXCEPTION_GROUPS);
+    }
+    // The framer counted unwrapped lines: a joined line stands for all its pieces.
+    let (pieces, emitted) = (s.unwrap.lines, s.unwrap.emitted);
+    let physical = |n: u64| (n + pieces).saturating_sub(emitted);
+    let mut skipped = std::collections::BTreeMap::new();
+    if s.frame.blank > 0 {
+        skipped.insert("blank".to_string(), s.frame.blank);
+    }
+    if s.outside_window.1 > 0 {
+        skipped.insert("outside_window".to_string(), s.outside_window.1);
+    }
+    Report {
+        schema: SCHEMA.to_string(),
+        input: InputSummary {
+            files: s.files,
+            bytes: s.bytes,
+            // Physical lines: the framer saw the unwrapped ones.
+            lines: physical(s.frame.lines),
+            records: s.frame.records,
+            // Joined pieces (CRI `P`) are in the line they continue, hence in its record.
+            record_lines: physical(s.frame.record_lines - s.outside_window.1),
+            records_outside_window: s.outside_window.0,
+            skipped,
+            truncated_lines: s.frame.truncated_lines + s.unwrap.truncated,
+            split_records: s.frame.split_records,
+            layouts: s.layouts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            joined_lines: s.unwrap.joined,
+            foreign_lines: s.unwrap.foreign,
+        },
+        time_range: TimeRange {
+            start: time(s.range.first),
+            end: time(s.range.last),
+        },
+        signatures,
+        exceptions,
+        errors: Vec::new(),
+        requests: RequestSummary::default(),
+        endpoints: Vec::new(),
+        timeline: Vec::new(),
+        incidents: Vec::new(),
+        notes,
+        by_source: Vec::new(),
+    }
+}
+
+fn sorted<T>(m: FxHashMap<String, u64>, f: impl Fn(String, u64) -> T) -> Vec<T> {
+    let mut v: Vec<(String, u64)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.into_iter().map(|(k, n)| f(k, n)).collect()
+}
+
+fn sorted_by<K: Ord, T>(m: FxHashMap<K, u64>, f: impl Fn(K, u64) -> T) -> Vec<T> {
+    let mut v: Vec<(K, u64)> = m.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v.into_iter().map(|(k, n)| f(k, n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::TrendOptions;
+    use crate::classify::Classifier;
+
+    #[test]
+    fn merge_is_order_independent() {
+        let cl = Classifier::new(Catalog::builtin().unwrap());
+        let recs = [
+            (
+                Some(5),
+                "AttributeError: 'Settings' object has no attribute 'A'",
+            ),
+            (
+                Some(1),
+                "AttributeError: 'Settings' object has no attribute 'B'",
+            ),
+            (Some(9), "KeyError: 'x'"),
+            (
+                None,
+                "AttributeError: 'Settings' object has no attribute 'A'",
+            ),
+        ];
+        let mut parts: Vec<Summary> = recs
+            .iter()
+            .map(|(t, l)| {
+                let mut s = Summary::new();
+                s.see_time(*t);
+                s.add(*t, &cl.classify(&[*l]).unwrap());
+                s
+            })
+            .collect();
+        let mut fwd = Summary::new();
+        for p in parts.clone() {
+            fwd.merge(p);
+        }
+        parts.reverse();
+        let mut rev = Summary::new();
+        for p in parts {
+            rev.merge(p);
+        }
+        let o = TrendOptions::default();
+        let a = serde_json::to_string(&build(fwd, cl.catalog(), &o).unwrap().0).unwrap();
+        let b = serde_json::to_string(&build(rev, cl.catalog(), &o).unwrap().0).unwrap();
+        assert_eq!(a, b);
+        let r: serde_json::Value = serde_json::from_str(&a).unwrap();
+        assert_eq!(r["signatures"][0]["count"], 3);
+        assert_eq!(r["signatures"][0]["variants"][0]["value"], "A");
+        assert_eq!(r["signatures"][0]["first_seen"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(r["exceptions"][0]["type"], "KeyError");
+        assert_eq!(r["time_range"]["end"], "1970-01-01T00:00:00.000Z");
+    }
+}
