@@ -3,21 +3,37 @@
 
 use std::fmt::Write;
 
-use super::{Report, TimelineBucket};
+use super::sections::{self, short_time as short, Cell, Section};
+use super::{Report, SignatureReport};
 
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    let _ = writeln!(out, "| {} |", header.join(" | "));
+/// A cell as Markdown shows it: names in backticks, latencies with their unit, paths whole.
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) | Cell::Message(s) => s.clone(),
+        Cell::Code(s) => format!("`{s}`"),
+        Cell::Count(n) => n.to_string(),
+        Cell::Time(v) => t(v),
+        Cell::Ms(v) => ms(*v),
+        Cell::Location(l) => l.as_ref().map_or("-".to_string(), |l| {
+            format!("`{}:{}` in `{}`", l.file, l.line, l.function)
+        }),
+    }
+}
+
+/// The first `limit` rows of a section as a Markdown table.
+fn table(out: &mut String, s: &Section, limit: usize) {
+    let _ = writeln!(out, "| {} |", s.header.join(" | "));
     let _ = writeln!(
         out,
         "|{}",
-        header.iter().map(|_| "---|").collect::<String>()
+        s.header.iter().map(|_| "---|").collect::<String>()
     );
-    for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| cell(c)).collect();
+    for r in s.rows.iter().take(limit) {
+        let cells: Vec<String> = r.iter().map(|c| cell(&text(c))).collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
@@ -35,36 +51,12 @@ fn t(s: &Option<String>) -> String {
     s.as_deref().map_or("-".into(), short)
 }
 
-fn short(s: &str) -> String {
-    s.get(..19).unwrap_or(s).replacen('T', " ", 1)
-}
-
 fn pct(n: u64, d: u64) -> String {
     if d == 0 {
         "-".into()
     } else {
         format!("{:.1}%", 100.0 * n as f64 / d as f64)
     }
-}
-
-fn bucket_row(b: &TimelineBucket) -> Vec<String> {
-    let sigs: Vec<String> = b
-        .signatures
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    vec![
-        short(&b.bucket),
-        b.requests.to_string(),
-        b.errors_5xx.to_string(),
-        ms(b.p50_ms),
-        ms(b.p99_ms),
-        if sigs.is_empty() {
-            "-".into()
-        } else {
-            sigs.join(", ")
-        },
-    ]
 }
 
 /// Renders the report as Markdown.
@@ -75,8 +67,39 @@ pub fn render_markdown(r: &Report) -> String {
         o,
         "# Post-incident report\n\nLogs from {range}, analysed by faultline.\n"
     );
+    summary(&mut o, r);
+    timeline(&mut o, r);
+    let _ = writeln!(o, "## Failure signatures and fixes\n");
+    for (n, s) in r.signatures.iter().enumerate() {
+        signature(&mut o, n + 1, s);
+    }
+    if !r.exceptions.is_empty() {
+        let _ = writeln!(o, "## Other exceptions\n");
+        table(&mut o, &sections::exceptions(r), 30);
+    }
+    if !r.by_source.is_empty() {
+        let _ = writeln!(o, "## By source\n");
+        table(&mut o, &sections::by_source(r), usize::MAX);
+    }
+    if !r.endpoints.is_empty() {
+        let _ = writeln!(o, "## Endpoints\n");
+        table(&mut o, &sections::endpoints(r), usize::MAX);
+    }
+    if let Some(i) = r.incidents.first() {
+        let _ = writeln!(o, "## Latency before, during and after\n");
+        table(&mut o, &sections::phases(i), usize::MAX);
+    }
+    let inp = &r.input;
+    let _ = writeln!(
+        o,
+        "---\n{} inputs, {} bytes, {} lines, {} records, {} request lines.",
+        inp.files, inp.bytes, inp.lines, inp.records, r.requests.count
+    );
+    o
+}
 
-    // Summary
+/// What failed, when, the impact and the recovery, and the notes.
+fn summary(o: &mut String, r: &Report) {
     let _ = writeln!(o, "## Summary\n");
     let total: u64 = r.signatures.iter().map(|s| s.count).sum();
     let top: Vec<String> = r
@@ -149,8 +172,10 @@ pub fn render_markdown(r: &Report) -> String {
         let _ = writeln!(o, "- **Note:** {n}.");
     }
     o.push('\n');
+}
 
-    // Timeline
+/// The events in time order, then the timeline's buckets around the first incident.
+fn timeline(o: &mut String, r: &Report) {
     let _ = writeln!(o, "## Timeline\n");
     let mut events: Vec<(String, String)> = r
         .signatures
@@ -181,201 +206,50 @@ pub fn render_markdown(r: &Report) -> String {
         let _ = writeln!(o, "- {} UTC: {what}", short(when));
     }
     o.push('\n');
-    let header = [
-        "bucket (UTC)",
-        "requests",
-        "5xx",
-        "p50",
-        "p99",
-        "signatures",
-    ];
-    let mut rows = Vec::new();
-    if let Some(i) = r.incidents.first() {
-        let first = r
-            .timeline
-            .iter()
-            .position(|b| b.bucket >= i.start)
-            .unwrap_or(0);
-        let last = r
-            .timeline
-            .iter()
-            .rposition(|b| b.bucket < i.end)
-            .unwrap_or(r.timeline.len().saturating_sub(1));
-        let from = first.saturating_sub(3);
-        let to = (last + 3).min(r.timeline.len().saturating_sub(1));
-        // Long incidents: the first and last buckets, and every n-th in between.
-        let span = to.saturating_sub(from) + 1;
-        let step = span.div_ceil(40).max(1);
-        for (k, b) in r.timeline[from..=to.max(from).min(r.timeline.len().saturating_sub(1))]
-            .iter()
-            .enumerate()
-        {
-            if k % step == 0 || from + k == first || from + k == last {
-                rows.push(bucket_row(b));
-            }
-        }
-        if step > 1 {
-            let _ = writeln!(
-                o,
-                "Every {step}th bucket of the incident, with 3 before and after:\n"
-            );
-        }
-    } else {
-        rows.extend(r.timeline.iter().take(30).map(bucket_row));
-    }
-    if rows.is_empty() {
-        let _ = writeln!(o, "No timed records.\n");
-    } else {
-        table(&mut o, &header, &rows);
-    }
-
-    // Signatures
-    let _ = writeln!(o, "## Failure signatures and fixes\n");
-    for (n, s) in r.signatures.iter().enumerate() {
-        let _ = writeln!(o, "### {}. `{}`: {}\n", n + 1, s.id, s.title);
+    let (section, step) = sections::timeline(r);
+    if step > 1 {
         let _ = writeln!(
             o,
-            "Severity {}, {} records, first seen {} UTC, last seen {} UTC.\n",
-            s.severity,
-            s.count,
-            t(&s.first_seen),
-            t(&s.last_seen)
-        );
-        if !s.exception_types.is_empty() {
-            let ty: Vec<String> = s
-                .exception_types
-                .iter()
-                .map(|e| format!("`{}` ({})", e.r#type, e.count))
-                .collect();
-            let _ = writeln!(o, "Exceptions: {}.\n", ty.join(", "));
-        }
-        if !s.variants.is_empty() {
-            let rows: Vec<Vec<String>> = s
-                .variants
-                .iter()
-                .take(20)
-                .map(|v| vec![format!("`{}`", v.value), v.count.to_string()])
-                .collect();
-            table(&mut o, &["variant", "count"], &rows);
-        }
-        if !s.locations.is_empty() {
-            let rows: Vec<Vec<String>> = s
-                .locations
-                .iter()
-                .take(20)
-                .map(|l| {
-                    vec![
-                        format!("`{}:{}`", l.file, l.line),
-                        format!("`{}`", l.function),
-                        l.count.to_string(),
-                    ]
-                })
-                .collect();
-            table(&mut o, &["code location", "function", "count"], &rows);
-        }
-        let _ = writeln!(o, "**Fix.** {}\n", s.remediation.trim());
-        for link in &s.references {
-            let _ = writeln!(o, "- <{link}>");
-        }
-        if !s.references.is_empty() {
-            o.push('\n');
-        }
-    }
-    if !r.exceptions.is_empty() {
-        let _ = writeln!(o, "## Other exceptions\n");
-        let rows: Vec<Vec<String>> = r
-            .exceptions
-            .iter()
-            .take(30)
-            .map(|e| {
-                vec![
-                    format!("`{}`", e.r#type),
-                    e.message.clone(),
-                    e.location.as_ref().map_or("-".to_string(), |l| {
-                        format!("`{}:{}` in `{}`", l.file, l.line, l.function)
-                    }),
-                    e.count.to_string(),
-                    t(&e.first_seen),
-                    t(&e.last_seen),
-                ]
-            })
-            .collect();
-        table(
-            &mut o,
-            &[
-                "type",
-                "message",
-                "location",
-                "count",
-                "first seen",
-                "last seen",
-            ],
-            &rows,
+            "Every {step}th bucket of the incident, with 3 before and after:\n"
         );
     }
-
-    if !r.by_source.is_empty() {
-        let _ = writeln!(o, "## By source\n");
-        let (header, rows) = super::source_rows(r, t);
-        table(&mut o, header, &rows);
+    if section.rows.is_empty() {
+        let _ = writeln!(o, "No timed records.\n");
+    } else {
+        table(o, &section, usize::MAX);
     }
+}
 
-    // Endpoints
-    if !r.endpoints.is_empty() {
-        let _ = writeln!(o, "## Endpoints\n");
-        let rows: Vec<Vec<String>> = r
-            .endpoints
-            .iter()
-            .map(|e| {
-                vec![
-                    format!("`{}`", e.endpoint),
-                    e.count.to_string(),
-                    e.errors_5xx.to_string(),
-                    ms(e.p50_ms),
-                    ms(e.p95_ms),
-                    ms(e.p99_ms),
-                    ms(e.max_ms),
-                ]
-            })
-            .collect();
-        table(
-            &mut o,
-            &["endpoint", "requests", "5xx", "p50", "p95", "p99", "max"],
-            &rows,
-        );
-    }
-
-    // Before / during / after
-    if let Some(i) = r.incidents.first() {
-        let _ = writeln!(o, "## Latency before, during and after\n");
-        let rows = vec![
-            vec![
-                "before (baseline)".into(),
-                "-".into(),
-                ms(i.baseline_p50_ms),
-                ms(i.baseline_p99_ms),
-            ],
-            vec![
-                "during".into(),
-                format!("{} / {}", i.errors_5xx, i.requests),
-                ms(i.p50_ms),
-                ms(i.p99_ms),
-            ],
-            vec![
-                "after".into(),
-                format!("{} / {}", i.after_errors_5xx, i.after_requests),
-                ms(i.after_p50_ms),
-                ms(i.after_p99_ms),
-            ],
-        ];
-        table(&mut o, &["phase", "5xx / requests", "p50", "p99"], &rows);
-    }
-
-    let inp = &r.input;
+/// One signature: what, how often, its exceptions, variants, code locations and the fix.
+fn signature(o: &mut String, n: usize, s: &SignatureReport) {
+    let _ = writeln!(o, "### {n}. `{}`: {}\n", s.id, s.title);
     let _ = writeln!(
         o,
-        "---\n{} inputs, {} bytes, {} lines, {} records, {} request lines.",
-        inp.files, inp.bytes, inp.lines, inp.records, r.requests.count
+        "Severity {}, {} records, first seen {} UTC, last seen {} UTC.\n",
+        s.severity,
+        s.count,
+        t(&s.first_seen),
+        t(&s.last_seen)
     );
-    o
+    if !s.exception_types.is_empty() {
+        let ty: Vec<String> = s
+            .exception_types
+            .iter()
+            .map(|e| format!("`{}` ({})", e.r#type, e.count))
+            .collect();
+        let _ = writeln!(o, "Exceptions: {}.\n", ty.join(", "));
+    }
+    if !s.variants.is_empty() {
+        table(o, &sections::variants(s), 20);
+    }
+    if !s.locations.is_empty() {
+        table(o, &sections::locations(s), 20);
+    }
+    let _ = writeln!(o, "**Fix.** {}\n", s.remediation.trim());
+    for link in &s.references {
+        let _ = writeln!(o, "- <{link}>");
+    }
+    if !s.references.is_empty() {
+        o.push('\n');
+    }
 }

@@ -4,6 +4,7 @@
 
 mod build;
 mod markdown;
+pub mod sections;
 mod table;
 
 use serde::{Deserialize, Serialize};
@@ -46,44 +47,6 @@ pub struct Report {
     /// With `--by source`: the findings of each source, by record count.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_source: Vec<SourceReport>,
-}
-
-/// The header and rows of the `--by source` table, shared by the table and Markdown
-/// renderers (`time` shortens a timestamp for display).
-pub(crate) fn source_rows(
-    r: &Report,
-    time: impl Fn(&Option<String>) -> String,
-) -> (&'static [&'static str], Vec<Vec<String>>) {
-    const HEADER: &[&str] = &[
-        "source",
-        "records",
-        "signatures",
-        "other exceptions",
-        "first seen",
-        "last seen",
-    ];
-    let rows = r
-        .by_source
-        .iter()
-        .map(|s| {
-            let mut sigs: Vec<(&String, &u64)> = s.signatures.iter().collect();
-            sigs.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-            let sigs: Vec<String> = sigs.iter().map(|(k, n)| format!("{k} ({n})")).collect();
-            vec![
-                s.source.clone(),
-                s.records.to_string(),
-                if sigs.is_empty() {
-                    "-".to_string()
-                } else {
-                    sigs.join(", ")
-                },
-                s.exceptions.to_string(),
-                time(&s.first_seen),
-                time(&s.last_seen),
-            ]
-        })
-        .collect();
-    (HEADER, rows)
 }
 
 /// How many request lines were read.

@@ -2,16 +2,9 @@
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
+use super::sections::{self, short_time, Cell, Section};
 use super::Report;
 use crate::classify::Catalog;
-
-fn short_time(t: &Option<String>) -> String {
-    // `2025-01-10T10:31:22.123Z` -> `2025-01-10 10:31:22`
-    t.as_deref().map_or_else(
-        || "-".to_string(),
-        |s| s.get(..19).unwrap_or(s).replacen('T', " ", 1),
-    )
-}
 
 fn new_table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -21,68 +14,66 @@ fn new_table(header: &[&str]) -> Table {
     t
 }
 
-/// Renders the report as tables: signatures, then unknown exceptions, then a summary line.
+fn time(t: &Option<String>) -> String {
+    t.as_deref().map_or_else(|| "-".to_string(), short_time)
+}
+
+/// A cell as the terminal shows it: latencies as bare numbers (the header has the unit),
+/// paths shortened, messages cut at 60 characters.
+fn text(c: &Cell) -> String {
+    match c {
+        Cell::Text(s) | Cell::Code(s) => s.clone(),
+        Cell::Message(s) => s.chars().take(60).collect(),
+        Cell::Count(n) => n.to_string(),
+        Cell::Time(t) => time(t),
+        Cell::Ms(v) => v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}")),
+        Cell::Location(l) => l.as_ref().map_or_else(
+            || "-".to_string(),
+            |l| format!("{}:{} in {}", short_path(&l.file), l.line, l.function),
+        ),
+    }
+}
+
+/// The first `limit` rows of a section as a table, after its title; a latency column's
+/// header says its unit.
+fn push_section(out: &mut String, title: Option<&str>, s: &Section, limit: usize) {
+    if let Some(title) = title {
+        out.push_str(&format!("\n{title}\n"));
+    }
+    let header: Vec<String> = s
+        .header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| match s.rows.first().map(|r| &r[i]) {
+            Some(Cell::Ms(_)) => format!("{h} ms"),
+            _ => h.to_string(),
+        })
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = new_table(&header);
+    for row in s.rows.iter().take(limit) {
+        t.add_row(row.iter().map(text).collect::<Vec<_>>());
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+}
+
+/// Renders the report as tables: signatures, other exceptions, sources, endpoints, then the
+/// incidents, notes and a summary line.
 pub fn render_table(r: &Report) -> String {
     let mut out = String::new();
     if r.signatures.is_empty() {
         out.push_str("no known signatures found\n");
     } else {
-        let mut t = new_table(&[
-            "signature",
-            "severity",
-            "count",
-            "first seen",
-            "last seen",
-            "top variant",
-            "top location",
-        ]);
-        for s in &r.signatures {
-            let var = s
-                .variants
-                .first()
-                .map_or_else(|| "-".into(), |v| format!("{} ({})", v.value, v.count));
-            let loc = s.locations.first().map_or_else(
-                || "-".into(),
-                |l| format!("{}:{} in {}", short_path(&l.file), l.line, l.function),
-            );
-            t.add_row(vec![
-                s.id.clone(),
-                s.severity.clone(),
-                s.count.to_string(),
-                short_time(&s.first_seen),
-                short_time(&s.last_seen),
-                var,
-                loc,
-            ]);
-        }
-        out.push_str(&t.to_string());
-        out.push('\n');
+        push_section(&mut out, None, &sections::signatures(r), usize::MAX);
     }
     if !r.exceptions.is_empty() {
-        out.push_str("\nother exceptions\n");
-        let mut t = new_table(&[
-            "type",
-            "message",
-            "location",
-            "count",
-            "first seen",
-            "last seen",
-        ]);
-        for e in r.exceptions.iter().take(20) {
-            let loc = e.location.as_ref().map_or("-".to_string(), |l| {
-                format!("{}:{} in {}", short_path(&l.file), l.line, l.function)
-            });
-            t.add_row(vec![
-                e.r#type.clone(),
-                e.message.chars().take(60).collect(),
-                loc,
-                e.count.to_string(),
-                short_time(&e.first_seen),
-                short_time(&e.last_seen),
-            ]);
-        }
-        out.push_str(&t.to_string());
-        out.push('\n');
+        push_section(
+            &mut out,
+            Some("other exceptions"),
+            &sections::exceptions(r),
+            20,
+        );
         if r.exceptions.len() > 20 {
             out.push_str(&format!(
                 "... and {} more groups (see --format json)\n",
@@ -91,42 +82,23 @@ pub fn render_table(r: &Report) -> String {
         }
     }
     if !r.by_source.is_empty() {
-        out.push_str("\nby source\n");
-        let (header, rows) = super::source_rows(r, short_time);
-        let mut t = new_table(header);
-        for row in rows {
-            t.add_row(row);
-        }
-        out.push_str(&t.to_string());
-        out.push('\n');
+        push_section(
+            &mut out,
+            Some("by source"),
+            &sections::by_source(r),
+            usize::MAX,
+        );
     }
     if !r.endpoints.is_empty() {
-        out.push_str("\nendpoints\n");
-        let mut t = new_table(&[
-            "endpoint", "requests", "5xx", "p50 ms", "p95 ms", "p99 ms", "max ms",
-        ]);
-        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}"));
-        for e in r.endpoints.iter().take(15) {
-            t.add_row(vec![
-                e.endpoint.clone(),
-                e.count.to_string(),
-                e.errors_5xx.to_string(),
-                f(e.p50_ms),
-                f(e.p95_ms),
-                f(e.p99_ms),
-                f(e.max_ms),
-            ]);
-        }
-        out.push_str(&t.to_string());
-        out.push('\n');
+        push_section(&mut out, Some("endpoints"), &sections::endpoints(r), 15);
     }
     for i in &r.incidents {
         let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1} ms"));
         out.push_str(&format!(
             "\nincident {} to {} (peak {}): {} requests, {} 5xx, p99 {} vs baseline {}{}\n",
-            short_time(&Some(i.start.clone())),
-            short_time(&Some(i.end.clone())),
-            short_time(&Some(i.peak.clone())),
+            short_time(&i.start),
+            short_time(&i.end),
+            short_time(&i.peak),
             i.requests,
             i.errors_5xx,
             f(i.p99_ms),
@@ -145,8 +117,8 @@ pub fn render_table(r: &Report) -> String {
         i.bytes,
         i.lines,
         i.records,
-        short_time(&r.time_range.start),
-        short_time(&r.time_range.end)
+        time(&r.time_range.start),
+        time(&r.time_range.end)
     ));
     let skipped: u64 = i.skipped.values().sum();
     if skipped > 0 {
