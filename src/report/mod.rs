@@ -258,3 +258,6 @@ pub fn render(report: &Report, format: Format) -> Vec<u8> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
