@@ -191,7 +191,7 @@ fn stages(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("incident.log");
     std::fs::write(&path, &log).unwrap();
-    let src = faultline::input::Source::File(path);
+    let src = faultline::input::Source::One(faultline::input::Part::File(path));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()

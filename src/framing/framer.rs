@@ -160,11 +160,11 @@ struct Classified<'a> {
     stamped: bool,
 }
 
-/// One stream's open record and time context.
-#[derive(Debug)]
-struct StreamFramer<'a> {
+/// What a stream's open record is so far, apart from its lines: the same whether the lines
+/// are borrowed from a chunk ([`StreamFramer`]) or owned across a chunk boundary ([`Carry`]).
+#[derive(Debug, Clone, Copy)]
+struct OpenRecord {
     phase: Phase,
-    lines: Vec<LineRef<'a>>,
     time: Option<Nanos>,
     traceback: bool,
     hit: bool,
@@ -176,57 +176,50 @@ struct StreamFramer<'a> {
     last_time: Option<Nanos>,
 }
 
+/// One stream's open record and time context.
+#[derive(Debug)]
+struct StreamFramer<'a> {
+    lines: Vec<LineRef<'a>>,
+    st: OpenRecord,
+}
+
 impl<'a> StreamFramer<'a> {
     fn new() -> Self {
         StreamFramer {
-            phase: Phase::Idle,
             lines: Vec::new(),
-            time: None,
-            traceback: false,
-            hit: false,
-            json: false,
-            validation: false,
-            bare_exception: false,
-            exc_at: None,
-            last_time: None,
+            st: OpenRecord {
+                phase: Phase::Idle,
+                time: None,
+                traceback: false,
+                hit: false,
+                json: false,
+                validation: false,
+                bare_exception: false,
+                exc_at: None,
+                last_time: None,
+            },
         }
     }
 
     fn from_carry(c: &'a Carry) -> Self {
         StreamFramer {
-            phase: c.phase,
             lines: c
                 .lines
                 .iter()
                 .map(|(t, hit)| LineRef { text: t, hit: *hit })
                 .collect(),
-            time: c.time,
-            traceback: c.traceback,
-            hit: c.hit,
-            json: c.json,
-            validation: c.validation,
-            bare_exception: c.bare_exception,
-            exc_at: c.exc_at,
-            last_time: c.last_time,
+            st: c.st,
         }
     }
 
     fn to_carry(&self) -> Carry {
         Carry {
-            phase: self.phase,
             lines: self
                 .lines
                 .iter()
                 .map(|l| (l.text.to_vec(), l.hit))
                 .collect(),
-            time: self.time,
-            traceback: self.traceback,
-            hit: self.hit,
-            json: self.json,
-            validation: self.validation,
-            bare_exception: self.bare_exception,
-            exc_at: self.exc_at,
-            last_time: self.last_time,
+            st: self.st,
         }
     }
 
@@ -237,13 +230,13 @@ impl<'a> StreamFramer<'a> {
         // A bare exception line followed by the traceback of another exception (a one-line
         // error, then a different failure) is two events; followed by its own traceback
         // (Sentry and Django pastes print the message first) it is one.
-        let split = match self.exc_at {
-            Some(i) if self.bare_exception && i > 0 && i < self.lines.len() => {
+        let split = match self.st.exc_at {
+            Some(i) if self.st.bare_exception && i > 0 && i < self.lines.len() => {
                 exception_name(self.lines[0].text) != exception_name(self.lines[i].text)
             }
             _ => false,
         };
-        let (time, json) = (self.time, self.json);
+        let (time, json) = (self.st.time, self.st.json);
         let mut out = |lines: &[LineRef<'_>], traceback: bool, hit: bool, bare_exception: bool| {
             stats.records += 1;
             stats.record_lines += lines.len() as u64;
@@ -260,13 +253,13 @@ impl<'a> StreamFramer<'a> {
         if split {
             let rest = &self.lines[1..];
             out(&self.lines[..1], false, self.lines[0].hit, true);
-            out(rest, self.traceback, rest.iter().any(|l| l.hit), false);
+            out(rest, self.st.traceback, rest.iter().any(|l| l.hit), false);
         } else {
-            out(&self.lines, self.traceback, self.hit, self.bare_exception);
+            out(&self.lines, self.st.traceback, self.st.hit, self.st.bare_exception);
         }
         self.lines.clear();
-        self.phase = Phase::Idle;
-        self.exc_at = None;
+        self.st.phase = Phase::Idle;
+        self.st.exc_at = None;
     }
 
     fn push<F: FnMut(&Record<'_>)>(
@@ -278,7 +271,7 @@ impl<'a> StreamFramer<'a> {
         sink: &mut F,
     ) {
         if c.time.is_some() {
-            self.last_time = c.time;
+            self.st.last_time = c.time;
         }
         if self.lines.len() >= limits.max_record_lines {
             // A record that never ends (a runaway traceback, a binary blob of indented lines)
@@ -287,36 +280,36 @@ impl<'a> StreamFramer<'a> {
             stats.split_records += 1;
             self.emit(stream, stats, sink);
         }
-        let st = step(self.phase, c.kind, c.line.text, self.validation, c.stamped);
+        let st = step(self.st.phase, c.kind, c.line.text, self.st.validation, c.stamped);
         match st {
             Step::SkipBlank => stats.blank += 1,
             Step::Start(p) => {
                 self.emit(stream, stats, sink);
-                self.phase = p;
-                self.time = self.last_time;
-                self.traceback = p == Phase::Traceback || c.tb_hit;
-                self.hit = c.line.hit;
-                self.json = matches!(c.kind, Kind::Header { json: true });
-                self.validation = false;
-                self.exc_at = None;
-                self.bare_exception =
+                self.st.phase = p;
+                self.st.time = self.st.last_time;
+                self.st.traceback = p == Phase::Traceback || c.tb_hit;
+                self.st.hit = c.line.hit;
+                self.st.json = matches!(c.kind, Kind::Header { json: true });
+                self.st.validation = false;
+                self.st.exc_at = None;
+                self.st.bare_exception =
                     c.kind == Kind::Text && looks_like_exception_line(c.line.text);
                 self.lines.push(c.line);
             }
             Step::Join(p) => {
-                if p == Phase::Exception && self.phase == Phase::Traceback {
+                if p == Phase::Exception && self.st.phase == Phase::Traceback {
                     static VALIDATION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
                         std::sync::LazyLock::new(|| {
                             memchr::memmem::Finder::new("validation error")
                         });
-                    self.validation = VALIDATION.find(c.line.text).is_some();
-                    self.exc_at = Some(self.lines.len());
+                    self.st.validation = VALIDATION.find(c.line.text).is_some();
+                    self.st.exc_at = Some(self.lines.len());
                 }
                 if p == Phase::Traceback || c.tb_hit {
-                    self.traceback = true;
+                    self.st.traceback = true;
                 }
-                self.phase = p;
-                self.hit |= c.line.hit;
+                self.st.phase = p;
+                self.st.hit |= c.line.hit;
                 self.lines.push(c.line);
             }
         }
@@ -326,16 +319,8 @@ impl<'a> StreamFramer<'a> {
 /// The owned state of one stream at a chunk boundary.
 #[derive(Debug, Clone)]
 pub struct Carry {
-    phase: Phase,
     lines: Vec<(Vec<u8>, bool)>,
-    time: Option<Nanos>,
-    traceback: bool,
-    hit: bool,
-    json: bool,
-    validation: bool,
-    bare_exception: bool,
-    exc_at: Option<usize>,
-    last_time: Option<Nanos>,
+    st: OpenRecord,
 }
 
 /// What a chunk worker hands to the [`Stitcher`].

@@ -92,24 +92,8 @@ impl Eq for SharedReader {}
 /// One concrete input to analyse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A file (regular file, FIFO, device).
-    File(PathBuf),
-    /// Standard input.
-    Stdin,
-    /// Bytes held in memory.
-    Bytes {
-        /// The name.
-        name: String,
-        /// The bytes.
-        data: std::sync::Arc<[u8]>,
-    },
-    /// A reader.
-    Reader {
-        /// The name.
-        name: String,
-        /// The reader.
-        reader: SharedReader,
-    },
+    /// One file, stdin, bytes or a reader.
+    One(Part),
     /// Rotated files of one log (`app.log.2.gz`, `app.log.1`, `app.log`), oldest first, read
     /// as one continuous stream: a traceback cut by the rotation is still one record.
     Rotated {
@@ -124,26 +108,16 @@ impl Source {
     /// The name used in messages: the path, or `-` for stdin.
     pub fn name(&self) -> String {
         match self {
-            Source::File(p) | Source::Rotated { base: p, .. } => p.display().to_string(),
-            Source::Stdin => "-".to_string(),
-            Source::Bytes { name, .. } | Source::Reader { name, .. } => name.clone(),
+            Source::One(p) => p.name(),
+            Source::Rotated { base, .. } => base.display().to_string(),
         }
     }
 
-    /// The parts read one after the other: the file itself, or the rotated files.
+    /// The parts read one after the other: the input itself, or the rotated files.
     pub fn parts(&self) -> Vec<Part> {
         match self {
             Source::Rotated { parts, .. } => parts.iter().cloned().map(Part::File).collect(),
-            Source::File(p) => vec![Part::File(p.clone())],
-            Source::Stdin => vec![Part::Stdin],
-            Source::Bytes { name, data } => vec![Part::Bytes {
-                name: name.clone(),
-                data: data.clone(),
-            }],
-            Source::Reader { name, reader } => vec![Part::Reader {
-                name: name.clone(),
-                reader: reader.clone(),
-            }],
+            Source::One(p) => vec![p.clone()],
         }
     }
 }
@@ -266,7 +240,7 @@ fn group_rotations(files: Vec<Source>) -> Vec<Source> {
     let mut keys = Vec::with_capacity(files.len());
     for s in &files {
         let key = match s {
-            Source::File(p) => p
+            Source::One(Part::File(p)) => p
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(rotation)
@@ -318,18 +292,18 @@ fn discover_files(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Sour
     let mut out = Vec::new();
     for spec in specs {
         match spec {
-            InputSpec::Stdin => out.push(Source::Stdin),
-            InputSpec::Bytes { name, data } => out.push(Source::Bytes {
+            InputSpec::Stdin => out.push(Source::One(Part::Stdin)),
+            InputSpec::Bytes { name, data } => out.push(Source::One(Part::Bytes {
                 name: name.clone(),
                 data: data.clone(),
-            }),
-            InputSpec::Reader { name, reader } => out.push(Source::Reader {
+            })),
+            InputSpec::Reader { name, reader } => out.push(Source::One(Part::Reader {
                 name: name.clone(),
                 reader: reader.clone(),
-            }),
+            })),
             InputSpec::Path(p) => match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => walk(p, &mut out, errors),
-                Ok(_) => out.push(Source::File(p.clone())),
+                Ok(_) => out.push(Source::One(Part::File(p.clone()))),
                 Err(source) => errors.push(InputError::Io {
                     path: p.display().to_string(),
                     source,
@@ -347,7 +321,7 @@ fn walk(dir: &Path, out: &mut Vec<Source>, errors: &mut Vec<InputError>) {
     for entry in it {
         match entry {
             Ok(e) if e.file_type().is_dir() => {}
-            Ok(e) => out.push(Source::File(e.into_path())),
+            Ok(e) => out.push(Source::One(Part::File(e.into_path()))),
             Err(e) => {
                 let path = e.path().unwrap_or(dir).display().to_string();
                 let source = e
@@ -695,7 +669,7 @@ mod tests {
             "d/solo.log.1",
         ]
         .iter()
-        .map(|p| Source::File(p.into()))
+        .map(|p| Source::One(Part::File(p.into())))
         .collect();
         let got = group_rotations(files);
         assert_eq!(
@@ -710,8 +684,8 @@ mod tests {
                         "d/app.log".into()
                     ],
                 },
-                Source::File("d/db.log".into()),
-                Source::File("d/solo.log.1".into()),
+                Source::One(Part::File("d/db.log".into())),
+                Source::One(Part::File("d/solo.log.1".into())),
             ]
         );
     }
