@@ -14,11 +14,11 @@ use crate::extract::request::same_bytes;
 use crate::extract::{endpoint_key, Latency, Request, Unit};
 use crate::framing::Nanos;
 
-/// `i64::MIN` marks a request without a time in [`Times::Ns`].
+/// `i64::MIN` marks a request without a time in a wide [`Times`] column.
 pub const NO_TIME: i64 = i64::MIN;
-/// Marks a request without a time in [`Times::Ms`].
+/// Marks a request without a time in a compact [`Times`] column.
 pub const NO_OFFSET: i32 = i32::MIN;
-/// Marks a request without a latency in [`Latencies::Scaled`].
+/// Marks a request without a latency in a compact [`Latencies`] column.
 pub const NO_LATENCY: u32 = u32::MAX;
 /// Nanoseconds in a millisecond.
 pub const MS: i64 = 1_000_000;
@@ -28,51 +28,55 @@ pub const MS: i64 = 1_000_000;
 /// large.
 const SMALL_BLOCK: usize = 1 << 14;
 
-/// Decimals a [`Latencies::Scaled`] column keeps at most.
+/// Decimals a compact [`Latencies`] column keeps at most.
 const MAX_DECIMALS: u8 = 9;
 const POW10: [f64; MAX_DECIMALS as usize + 1] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 
-/// Request times of a block.
-///
-/// Times in whole milliseconds (Python logging's, nginx's, most ISO times) are kept as 32-bit
-/// offsets from the block's first time: half the memory of nanoseconds, which is what lets
-/// a 1 GiB log read from stdin (4.9 M requests) stay under its memory budget.
+/// How a compact column stores its values in half the bits of the wide ones, and reads them
+/// back exactly.
+pub trait Encoding: Clone + Default + std::fmt::Debug {
+    /// A stored value.
+    type Narrow: Copy + PartialEq + std::fmt::Debug;
+    /// A value as pushed and read back.
+    type Wide: Copy + std::fmt::Debug;
+    /// The stored value of a missing one.
+    const NONE: Self::Narrow;
+    /// The read-back value of a missing one.
+    const NONE_WIDE: Self::Wide;
+    /// A stored value read back (never [`Encoding::NONE`]).
+    fn decode(&self, n: Self::Narrow) -> Self::Wide;
+    /// Stores `x` in `v`, changing the encoding (and re-encoding `v`) if it must; false when
+    /// it cannot be stored exactly.
+    fn push(&mut self, v: &mut Vec<Self::Narrow>, x: Self::Wide) -> bool;
+    /// Appends `ov`, stored with `o`, to `v`; false when they cannot share one encoding.
+    fn append(&mut self, v: &mut Vec<Self::Narrow>, o: &Self, ov: &[Self::Narrow]) -> bool;
+}
+
+/// A column of one block: compact while every value fits its encoding, wide from the first
+/// one that does not.
 #[derive(Debug, Clone)]
-pub enum Times {
-    /// Offsets in milliseconds from `base` (nanoseconds since the epoch, the first time
-    /// pushed), [`NO_OFFSET`] for none: within +-24 days of `base`.
-    Ms {
-        /// The first time pushed; `None` before one.
-        base: Option<i64>,
-        /// The offsets.
-        v: Vec<i32>,
+pub enum Packed<E: Encoding> {
+    /// Stored values, [`Encoding::NONE`] for none.
+    Compact {
+        /// How they are stored.
+        enc: E,
+        /// The values.
+        v: Vec<E::Narrow>,
     },
-    /// Nanoseconds since the epoch, [`NO_TIME`] for none.
-    Ns(Vec<i64>),
+    /// Plain values, [`Encoding::NONE_WIDE`] for none.
+    Wide(Vec<E::Wide>),
 }
 
-impl Default for Times {
+impl<E: Encoding> Default for Packed<E> {
     fn default() -> Self {
-        Times::Ms {
-            base: None,
-            v: Vec::new(),
-        }
+        Packed::with_capacity(0)
     }
 }
 
-/// `o` milliseconds after `base`, when that is a [`Times::Ms`] offset.
-fn offset(base: i64, t: i64) -> Option<i32> {
-    let d = t.checked_sub(base)?;
-    if d % MS != 0 {
-        return None;
-    }
-    i32::try_from(d / MS).ok().filter(|&o| o != NO_OFFSET)
-}
-
-impl Times {
-    fn with_capacity(n: usize) -> Times {
-        Times::Ms {
-            base: None,
+impl<E: Encoding> Packed<E> {
+    fn with_capacity(n: usize) -> Self {
+        Packed::Compact {
+            enc: E::default(),
             v: Vec::with_capacity(n),
         }
     }
@@ -80,8 +84,8 @@ impl Times {
     /// Number of rows.
     pub fn len(&self) -> usize {
         match self {
-            Times::Ms { v, .. } => v.len(),
-            Times::Ns(v) => v.len(),
+            Packed::Compact { v, .. } => v.len(),
+            Packed::Wide(v) => v.len(),
         }
     }
 
@@ -90,131 +94,176 @@ impl Times {
         self.len() == 0
     }
 
-    /// Row `i`'s time in nanoseconds, or [`NO_TIME`].
-    pub fn get(&self, i: usize) -> i64 {
+    /// Row `i`'s value.
+    pub fn get(&self, i: usize) -> E::Wide {
         match self {
-            Times::Ms { base, v } => match v[i] {
-                NO_OFFSET => NO_TIME,
-                o => base.unwrap_or(0) + i64::from(o) * MS,
+            Packed::Compact { enc, v } => match v[i] {
+                n if n == E::NONE => E::NONE_WIDE,
+                n => enc.decode(n),
             },
-            Times::Ns(v) => v[i],
+            Packed::Wide(v) => v[i],
         }
     }
 
     #[inline]
-    fn push(&mut self, t: Option<Nanos>) {
-        if let Times::Ms { base, v } = self {
-            let Some(t) = t else {
-                v.push(NO_OFFSET);
-                return;
-            };
-            if let Some(o) = offset(*base.get_or_insert(t), t) {
-                v.push(o);
-                return;
+    fn push(&mut self, x: Option<E::Wide>) {
+        if let Packed::Compact { enc, v } = self {
+            match x {
+                None => return v.push(E::NONE),
+                Some(x) if enc.push(v, x) => return,
+                Some(_) => {}
             }
-            self.widen();
-        }
-        if let Times::Ns(v) = self {
-            v.push(t.unwrap_or(NO_TIME));
-        }
-    }
-
-    /// Makes the offsets count from `g`, unless one would not fit.
-    fn rebase(&mut self, g: i64) -> bool {
-        match self {
-            Times::Ms { base: None, .. } => true,
-            Times::Ms { base: Some(b), v } => {
-                let Some(d) = offset(g, *b).map(i64::from) else {
-                    return false;
-                };
-                let shifted = |x: i32| i32::try_from(i64::from(x) + d).ok();
-                let fits = |x: i32| x == NO_OFFSET || shifted(x).is_some_and(|y| y != NO_OFFSET);
-                if !v.iter().all(|&x| fits(x)) {
-                    return false;
-                }
-                for x in v.iter_mut().filter(|x| **x != NO_OFFSET) {
-                    *x = shifted(*x).unwrap_or(NO_OFFSET);
-                }
-                *b = g;
-                true
-            }
-            Times::Ns(_) => false,
-        }
-    }
-
-    /// Turns into [`Times::Ns`].
-    pub(crate) fn widen(&mut self) {
-        if let Times::Ms { .. } = self {
-            *self = Times::Ns((0..self.len()).map(|i| self.get(i)).collect());
-        }
-    }
-
-    fn append(&mut self, o: &Times) {
-        match (&mut *self, o) {
-            (Times::Ms { base, v }, Times::Ms { base: ob, v: ov }) => {
-                let Some(ob) = *ob else {
-                    // `o` has no time.
-                    v.extend_from_slice(ov);
-                    return;
-                };
-                let b = *base.get_or_insert(ob);
-                let shift = offset(b, ob).map(i64::from);
-                let shifted = |x: i32| match x {
-                    NO_OFFSET => Some(NO_OFFSET),
-                    x => shift
-                        .and_then(|d| i32::try_from(i64::from(x) + d).ok())
-                        .filter(|&y| y != NO_OFFSET),
-                };
-                if ov.iter().all(|&x| shifted(x).is_some()) {
-                    v.extend(ov.iter().map(|&x| shifted(x).unwrap_or(NO_OFFSET)));
-                    return;
-                }
-            }
-            (Times::Ns(v), Times::Ns(ov)) => {
-                v.extend_from_slice(ov);
-                return;
-            }
-            _ => {}
         }
         self.widen();
-        if let Times::Ns(v) = self {
+        if let Packed::Wide(v) = self {
+            v.push(x.unwrap_or(E::NONE_WIDE));
+        }
+    }
+
+    /// Turns into [`Packed::Wide`].
+    pub(crate) fn widen(&mut self) {
+        if let Packed::Compact { .. } = self {
+            *self = Packed::Wide((0..self.len()).map(|i| self.get(i)).collect());
+        }
+    }
+
+    fn append(&mut self, o: &Packed<E>) {
+        let done = match (&mut *self, o) {
+            (Packed::Compact { enc, v }, Packed::Compact { enc: oe, v: ov }) => {
+                enc.append(v, oe, ov)
+            }
+            (Packed::Wide(v), Packed::Wide(ov)) => {
+                v.extend_from_slice(ov);
+                true
+            }
+            _ => false,
+        };
+        if done {
+            return;
+        }
+        self.widen();
+        if let Packed::Wide(v) = self {
             v.extend((0..o.len()).map(|i| o.get(i)));
         }
     }
 }
 
-/// Request latencies of a block, in milliseconds.
+/// Request times of a block, in nanoseconds since the epoch.
+///
+/// Times in whole milliseconds (Python logging's, nginx's, most ISO times) are kept as 32-bit
+/// offsets from the block's first time: half the memory of nanoseconds, which is what lets
+/// a 1 GiB log read from stdin (4.9 M requests) stay under its memory budget.
+pub type Times = Packed<TimeBase>;
+
+/// Compact times: milliseconds after `base`, within +-24 days of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeBase {
+    /// The first time pushed, nanoseconds since the epoch; `None` before one.
+    pub base: Option<i64>,
+}
+
+/// `o` milliseconds after `base`, when that is a compact offset.
+fn offset(base: i64, t: i64) -> Option<i32> {
+    let d = t.checked_sub(base)?;
+    if d % MS != 0 {
+        return None;
+    }
+    i32::try_from(d / MS).ok().filter(|&o| o != NO_OFFSET)
+}
+
+impl Encoding for TimeBase {
+    type Narrow = i32;
+    type Wide = i64;
+    const NONE: i32 = NO_OFFSET;
+    const NONE_WIDE: i64 = NO_TIME;
+
+    fn decode(&self, o: i32) -> i64 {
+        self.base.unwrap_or(0) + i64::from(o) * MS
+    }
+
+    #[inline]
+    fn push(&mut self, v: &mut Vec<i32>, t: i64) -> bool {
+        match offset(*self.base.get_or_insert(t), t) {
+            Some(o) => {
+                v.push(o);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn append(&mut self, v: &mut Vec<i32>, o: &TimeBase, ov: &[i32]) -> bool {
+        let Some(ob) = o.base else {
+            // `o` has no time.
+            v.extend_from_slice(ov);
+            return true;
+        };
+        let b = *self.base.get_or_insert(ob);
+        let shift = offset(b, ob).map(i64::from);
+        let shifted = |x: i32| match x {
+            NO_OFFSET => Some(NO_OFFSET),
+            x => shift
+                .and_then(|d| i32::try_from(i64::from(x) + d).ok())
+                .filter(|&y| y != NO_OFFSET),
+        };
+        if !ov.iter().all(|&x| shifted(x).is_some()) {
+            return false;
+        }
+        v.extend(ov.iter().map(|&x| shifted(x).unwrap_or(NO_OFFSET)));
+        true
+    }
+}
+
+impl Times {
+    /// The base of compact times, when there is one.
+    pub fn base(&self) -> Option<i64> {
+        match self {
+            Packed::Compact { enc, .. } => enc.base,
+            Packed::Wide(_) => None,
+        }
+    }
+
+    /// Makes the offsets count from `g`, unless one would not fit.
+    fn rebase(&mut self, g: i64) -> bool {
+        let Packed::Compact { enc, v } = self else {
+            return false;
+        };
+        let Some(b) = enc.base else {
+            return true;
+        };
+        let Some(d) = offset(g, b).map(i64::from) else {
+            return false;
+        };
+        let shifted = |x: i32| i32::try_from(i64::from(x) + d).ok();
+        let fits = |x: i32| x == NO_OFFSET || shifted(x).is_some_and(|y| y != NO_OFFSET);
+        if !v.iter().all(|&x| fits(x)) {
+            return false;
+        }
+        for x in v.iter_mut().filter(|x| **x != NO_OFFSET) {
+            *x = shifted(*x).unwrap_or(NO_OFFSET);
+        }
+        enc.base = Some(g);
+        true
+    }
+}
+
+/// Request latencies of a block, in milliseconds, NaN for none.
 ///
 /// A latency is read as a decimal (`duration_ms=13.66`, `0.012` seconds): kept as its digits
 /// (a u32) and the block's decimals and unit, it reads back as the same `f64` the request
 /// reader computed (the same division, then the same unit conversion; each push checks it).
 /// Half the memory of an `f64`.
-#[derive(Debug, Clone)]
-pub enum Latencies {
-    /// `unit.to_ms(n / 10^k)`, [`NO_LATENCY`] for none.
-    Scaled {
-        /// Decimals.
-        k: u8,
-        /// The unit; `None` before the first latency.
-        unit: Option<Unit>,
-        /// The digits.
-        v: Vec<u32>,
-        /// Whether the unit changed once already (it may change once: see `push_slow`).
-        switched: bool,
-    },
-    /// Milliseconds, NaN for none.
-    Float(Vec<f64>),
-}
+pub type Latencies = Packed<LatencyScale>;
 
-impl Default for Latencies {
-    fn default() -> Self {
-        Latencies::Scaled {
-            k: 0,
-            unit: None,
-            v: Vec::new(),
-            switched: false,
-        }
-    }
+/// Compact latencies: `unit.to_ms(n / 10^k)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LatencyScale {
+    /// Decimals.
+    pub k: u8,
+    /// The unit; `None` before the first latency.
+    pub unit: Option<Unit>,
+    /// Whether the unit changed once already (it may change once: see `push_slow`).
+    switched: bool,
 }
 
 /// The latency `n` stands for with `k` decimals in `unit`.
@@ -282,122 +331,94 @@ fn rescale(v: &mut [u32], by: u8) -> bool {
     ok
 }
 
-impl Latencies {
-    fn with_capacity(n: usize) -> Latencies {
-        Latencies::Scaled {
-            k: 0,
-            unit: None,
-            v: Vec::with_capacity(n),
-            switched: false,
-        }
-    }
+impl Encoding for LatencyScale {
+    type Narrow = u32;
+    type Wide = f64;
+    const NONE: u32 = NO_LATENCY;
+    const NONE_WIDE: f64 = f64::NAN;
 
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        match self {
-            Latencies::Scaled { v, .. } => v.len(),
-            Latencies::Float(v) => v.len(),
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Row `i`'s latency in milliseconds, NaN for none.
-    pub fn get(&self, i: usize) -> f64 {
-        match self {
-            Latencies::Scaled { k, unit, v, .. } => match *unit {
-                Some(u) => decode_latency(v[i], *k, u),
-                None => f64::NAN,
-            },
-            Latencies::Float(v) => v[i],
-        }
+    fn decode(&self, n: u32) -> f64 {
+        self.unit.map_or(f64::NAN, |u| decode_latency(n, self.k, u))
     }
 
     #[inline]
-    fn push(&mut self, x: Option<f64>) {
-        if let Latencies::Scaled {
-            k,
-            unit: Some(u),
-            v,
-            ..
-        } = self
-        {
-            match x.map(|x| encode_latency(x, *k, *u)) {
-                None => return v.push(NO_LATENCY),
-                Some(Some(n)) => return v.push(n),
-                Some(None) => {}
-            }
+    fn push(&mut self, v: &mut Vec<u32>, x: f64) -> bool {
+        if let Some(n) = self.unit.and_then(|u| encode_latency(x, self.k, u)) {
+            v.push(n);
+            return true;
         }
-        self.push_slow(x);
+        self.push_slow(v, x)
     }
 
-    /// A push that changes the column: the first latency sets the unit and decimals; one
+    fn append(&mut self, v: &mut Vec<u32>, o: &LatencyScale, ov: &[u32]) -> bool {
+        let (u1, u2) = (self.unit, o.unit);
+        if !(u1.is_none() || u2.is_none() || u1 == u2) {
+            return false;
+        }
+        let k = self.k.max(o.k);
+        let (ok, f) = fits(ov, k - o.k);
+        if !ok || !rescale(v, k - self.k) {
+            return false;
+        }
+        self.k = k;
+        self.unit = u1.or(u2);
+        match f {
+            1 => v.extend_from_slice(ov),
+            f => v.extend(ov.iter().map(|&n| if n == NO_LATENCY { n } else { n * f })),
+        }
+        true
+    }
+}
+
+impl LatencyScale {
+    /// A push that changes the encoding: the first latency sets the unit and decimals; one
     /// that needs more decimals or another unit (`0.000` seconds read as 0 ms first, then
     /// `0.013`) re-encodes the digits when they all read back the same; else the column
     /// widens. A block changes its encoding a few times at most.
     #[cold]
-    fn push_slow(&mut self, x: Option<f64>) {
-        if let Latencies::Scaled {
-            k,
-            unit,
-            v,
-            switched,
-        } = self
+    fn push_slow(&mut self, v: &mut Vec<u32>, x: f64) -> bool {
+        if self.unit.is_none() {
+            if let Some((k, u, n)) = latency_encoding(x, None) {
+                (self.k, self.unit) = (k, Some(u));
+                v.push(n);
+                return true;
+            }
+        } else if let Some((k, _, n)) = latency_encoding(x, self.unit).filter(|e| e.0 > self.k) {
+            // More decimals in the same unit: the digits scale exactly.
+            if rescale(v, k - self.k) {
+                self.k = k;
+                v.push(n);
+                return true;
+            }
+        } else if let Some((k2, u2, n)) =
+            latency_encoding(x, None).filter(|e| !self.switched && Some(e.1) != self.unit)
         {
-            let Some(x) = x else {
-                return v.push(NO_LATENCY);
-            };
-            if unit.is_none() {
-                if let Some((k2, u, n)) = latency_encoding(x, None) {
-                    (*k, *unit) = (k2, Some(u));
-                    return v.push(n);
-                }
-            } else if let Some((k2, _, n)) = latency_encoding(x, *unit).filter(|e| e.0 > *k) {
-                // More decimals in the same unit: the digits scale exactly.
-                if rescale(v, k2 - *k) {
-                    *k = k2;
-                    return v.push(n);
-                }
-            } else if let Some((k2, u2, n)) =
-                latency_encoding(x, None).filter(|e| !*switched && Some(e.1) != *unit)
-            {
-                let (k1, u1) = (*k, unit.unwrap_or(u2));
-                let again: Option<Vec<u32>> = v
-                    .iter()
-                    .map(|&d| match d {
-                        NO_LATENCY => Some(d),
-                        d => encode_latency(decode_latency(d, k1, u1), k2, u2),
-                    })
-                    .collect();
-                if let Some(again) = again {
-                    (*k, *unit, *v, *switched) = (k2, Some(u2), again, true);
-                    return v.push(n);
-                }
+            let (k1, u1) = (self.k, self.unit.unwrap_or(u2));
+            let again: Option<Vec<u32>> = v
+                .iter()
+                .map(|&d| match d {
+                    NO_LATENCY => Some(d),
+                    d => encode_latency(decode_latency(d, k1, u1), k2, u2),
+                })
+                .collect();
+            if let Some(again) = again {
+                (self.k, self.unit, *v, self.switched) = (k2, Some(u2), again, true);
+                v.push(n);
+                return true;
             }
         }
-        self.widen();
-        if let Latencies::Float(v) = self {
-            v.push(x.unwrap_or(f64::NAN));
-        }
+        false
     }
+}
 
-    /// Turns into [`Latencies::Float`].
-    pub(crate) fn widen(&mut self) {
-        if let Latencies::Scaled { .. } = self {
-            *self = Latencies::Float((0..self.len()).map(|i| self.get(i)).collect());
-        }
-    }
-
+impl Latencies {
     /// Makes the digits have `to` decimals (more than now), unless one would not fit.
     fn rescale_to(&mut self, to: u8) -> bool {
         match self {
-            Latencies::Scaled { k, v, .. } if *k <= to => {
-                let ok = rescale(v, to - *k);
+            Packed::Compact { enc, v } if enc.k <= to => {
+                let ok = rescale(v, to - enc.k);
                 if ok {
-                    *k = to;
+                    enc.k = to;
                 }
                 ok
             }
@@ -405,41 +426,11 @@ impl Latencies {
         }
     }
 
-    /// The unit and decimals, when the column is [`Latencies::Scaled`].
+    /// The unit and decimals, when the column is compact.
     pub fn scale(&self) -> Option<(Option<Unit>, u8)> {
         match self {
-            Latencies::Scaled { k, unit, .. } => Some((*unit, *k)),
-            Latencies::Float(_) => None,
-        }
-    }
-
-    fn append(&mut self, o: &Latencies) {
-        if let (Some((u1, k1)), Some((u2, k2))) = (self.scale(), o.scale()) {
-            if let (true, Latencies::Scaled { v: ov, .. }) =
-                (u1.is_none() || u2.is_none() || u1 == u2, o)
-            {
-                let k = k1.max(k2);
-                let (ok, f) = fits(ov, k - k2);
-                if ok && self.rescale_to(k) {
-                    if let Latencies::Scaled { unit, v, .. } = self {
-                        *unit = unit.or(u2);
-                        match f {
-                            1 => v.extend_from_slice(ov),
-                            f => v.extend(
-                                ov.iter().map(|&n| if n == NO_LATENCY { n } else { n * f }),
-                            ),
-                        }
-                        return;
-                    }
-                }
-            }
-        }
-        if let (Latencies::Float(v), Latencies::Float(ov)) = (&mut *self, o) {
-            return v.extend_from_slice(ov);
-        }
-        self.widen();
-        if let Latencies::Float(v) = self {
-            v.extend((0..o.len()).map(|i| o.get(i)));
+            Packed::Compact { enc, .. } => Some((enc.unit, enc.k)),
+            Packed::Wide(_) => None,
         }
     }
 }
@@ -626,10 +617,7 @@ impl RequestRows {
     /// decimals when latencies are [`Latencies::Scaled`].
     pub fn unify(&mut self) -> (Option<i64>, Option<(Unit, u8)>) {
         let blocks = &mut self.blocks;
-        let base = blocks.iter().find_map(|b| match b.time {
-            Times::Ms { base, .. } => base,
-            Times::Ns(_) => None,
-        });
+        let base = blocks.iter().find_map(|b| b.time.base());
         let g = base.unwrap_or(0);
         let time_ok = blocks
             .par_iter_mut()
@@ -845,8 +833,8 @@ mod tests {
         }
         for rows in [&ms, &s] {
             let b = &rows.blocks[0];
-            assert!(matches!(b.time, Times::Ms { .. }));
-            assert!(matches!(b.latency, Latencies::Scaled { .. }));
+            assert!(matches!(b.time, Packed::Compact { .. }));
+            assert!(matches!(b.latency, Packed::Compact { .. }));
         }
         assert_eq!(ms.blocks[0].latency.scale(), Some((Some(Unit::Ms), 2)));
         assert_eq!(s.blocks[0].latency.scale(), Some((Some(Unit::S), 3)));
@@ -859,8 +847,8 @@ mod tests {
             Some(1.0 / 3.0),
         );
         let b = &ms.blocks[0];
-        assert!(matches!(b.time, Times::Ns(_)));
-        assert!(matches!(b.latency, Latencies::Float(_)));
+        assert!(matches!(b.time, Packed::Wide(_)));
+        assert!(matches!(b.latency, Packed::Wide(_)));
         assert_eq!(b.time.get(10_000), 1_736_488_800_000_001_000);
         assert_eq!(b.latency.get(10_000), 1.0 / 3.0);
         assert_eq!(b.latency.get(1), 13.01);
@@ -942,10 +930,11 @@ mod tests {
             proptest::prop_assert_eq!(read_back(&blocks), expected(&all));
             for b in &blocks.blocks {
                 match &b.time {
-                    Times::Ms { base: b, .. } => {
+                    Packed::Compact { enc, .. } => {
+                        let b = enc.base;
                         proptest::prop_assert!(base.is_some() && b.is_none_or(|b| Some(b) == base))
                     }
-                    Times::Ns(_) => proptest::prop_assert!(base.is_none()),
+                    Packed::Wide(_) => proptest::prop_assert!(base.is_none()),
                 }
                 match (b.latency.scale(), scale) {
                     (Some((u, k)), Some((unit, k2))) => {

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::requests::{
-    decode_latency, Latencies, RequestRows, Times, MS, NO_LATENCY, NO_OFFSET, NO_TIME,
+    decode_latency, Packed, RequestRows, MS, NO_LATENCY, NO_OFFSET, NO_TIME,
 };
 use super::rows::{EndpointReport, SourceReport, TimelineBucket};
 use super::EventRow;
@@ -115,7 +115,7 @@ fn request_frame(mut req: RequestRows) -> PolarsResult<RequestFrame> {
             // The first and last time (in the column's own kind), when all are present
             // and in order.
             let (time, ordered) = match b.time {
-                Times::Ms { v, .. } => {
+                Packed::Compact { v, .. } => {
                     let valid = validity(&v, |x| *x == NO_OFFSET);
                     let ordered = (valid.is_none() && v.is_sorted()).then(|| {
                         (
@@ -126,7 +126,7 @@ fn request_frame(mut req: RequestRows) -> PolarsResult<RequestFrame> {
                     let t = Int32Chunked::from_vec_validity("time".into(), v, valid);
                     (t.into_series(), ordered)
                 }
-                Times::Ns(v) => {
+                Packed::Wide(v) => {
                     let valid = validity(&v, |x| *x == NO_TIME);
                     let ordered = (valid.is_none() && v.is_sorted())
                         .then(|| (v.first().copied(), v.last().copied()));
@@ -136,11 +136,11 @@ fn request_frame(mut req: RequestRows) -> PolarsResult<RequestFrame> {
             };
             let is_5xx: Bitmap = b.status.iter().map(|&s| s >= 500).collect();
             let latency = match b.latency {
-                Latencies::Scaled { v, .. } => {
+                Packed::Compact { v, .. } => {
                     let valid = validity(&v, |x| *x == NO_LATENCY);
                     UInt32Chunked::from_vec_validity("latency".into(), v, valid).into_series()
                 }
-                Latencies::Float(v) => {
+                Packed::Wide(v) => {
                     let valid = validity(&v, |x| x.is_nan());
                     Float64Chunked::from_vec_validity("latency".into(), v, valid).into_series()
                 }
