@@ -4,9 +4,9 @@
 //! polars stays in this module. The frames are built column by column from the summary's
 //! vectors (never row by row), aggregated lazily, and turned into plain report structs.
 //! Request latencies stay compact in the frame (see [`Frames::latency_scale`]); the
-//! quantiles of ordered buckets, endpoints and windows are taken on one buffer of stored
-//! values each ([`linear_quantiles`], polars' `linear` to the bit), and polars' group-by takes
-//! them when the requests are out of order.
+//! quantiles of buckets, endpoints and windows are taken on one buffer of stored values each
+//! ([`linear_quantiles`], polars' `linear` to the bit). Buckets and windows are read from the
+//! timed requests in time order ([`Frames::timed`]): runs and slices.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -27,8 +27,28 @@ use crate::error::{AggregateError, BoxError};
 use crate::extract::Unit;
 use crate::framing::format_rfc3339;
 
-/// Linear interpolation between closest ranks (numpy's and polars' `linear`).
-const Q: QuantileMethod = QuantileMethod::Linear;
+/// Runs `$body` with `$c` bound to the latency column `$latency` (a Series) as stored, `$cmp`
+/// its order and `$ms` its reading in milliseconds: compact digits or f64 milliseconds (see
+/// [`Frames::latency_scale`]). The one place that choice is made for the quantiles, which
+/// are taken on the values as stored.
+macro_rules! with_latency {
+    ($f:expr, $latency:expr, |$c:ident, $cmp:ident, $ms:ident| $body:expr) => {
+        match $f.latency_scale {
+            Some((unit, k)) => {
+                let $c = $latency.u32()?;
+                let $cmp = <u32 as Ord>::cmp;
+                let $ms = move |d: u32| decode_latency(d, k, unit);
+                $body
+            }
+            None => {
+                let $c = $latency.f64()?;
+                let $cmp = f64::total_cmp;
+                let $ms = |x: f64| x;
+                $body
+            }
+        }
+    };
+}
 
 /// The two frames of a run.
 pub struct Frames {
@@ -41,9 +61,10 @@ pub struct Frames {
     /// One row per request: `time` (see [`Frames::time_base`]), `endpoint_id`, `is_5xx`,
     /// `latency` (see [`Frames::latency_scale`]).
     pub requests: DataFrame,
-    /// Every request has a time and they are in order (a log read front to back nearly
-    /// always is): time buckets are then runs and a time window is a slice.
-    pub requests_in_time_order: bool,
+    /// The requests that have a time, in time order: `time`, `is_5xx`, `latency`. Time
+    /// buckets are runs of it and a time window is a slice. A log read front to back has
+    /// its requests in order, and this is `requests` itself; others are sorted once.
+    pub timed: DataFrame,
     /// `Some(base)`: `time` is Int32, milliseconds after `base` (nanoseconds since the
     /// epoch); `None`: Int64 nanoseconds since the epoch.
     pub time_base: Option<i64>,
@@ -77,12 +98,23 @@ pub fn frames(
     let (requests, events) = rayon::join(|| request_frame(req), || event_frames(events, catalog));
     let requests = requests?;
     let (events, classes, sources) = events?;
+    let timed = match requests.in_order {
+        true => requests.df.clone(),
+        false => requests
+            .df
+            .clone()
+            .lazy()
+            .select([col("time"), col("is_5xx"), col("latency")])
+            .filter(col("time").is_not_null())
+            .sort(["time"], SortMultipleOptions::default().with_maintain_order(true))
+            .collect()?,
+    };
     Ok(Frames {
         events,
         classes,
         sources,
+        timed,
         requests: requests.df,
-        requests_in_time_order: requests.in_order,
         time_base: requests.time_base,
         latency_scale: requests.latency_scale,
         status: requests.status,
@@ -211,15 +243,6 @@ impl Frames {
         .collect()
     }
 
-    /// `time`, `is_5xx` and `latency_ms`.
-    fn requests_decoded(&self) -> PolarsResult<DataFrame> {
-        DataFrame::new_infer_height(vec![
-            self.requests.column("time")?.clone(),
-            self.requests.column("is_5xx")?.clone(),
-            self.latency_ms(self.requests.column("latency")?)?,
-        ])
-    }
-
     /// `latency`, or a slice of it, as Float64 milliseconds in one chunk (a quantile of a
     /// multi-chunk column sorts it instead of selecting).
     fn latency_ms(&self, latency: &Column) -> PolarsResult<Column> {
@@ -262,10 +285,9 @@ impl Frames {
         }
     }
 
-    /// Calls `each` with every request's time in nanoseconds, in order (the column has no
-    /// nulls: the requests are in time order).
+    /// Calls `each` with every timed request's time in nanoseconds, in order.
     fn each_time(&self, mut each: impl FnMut(i64) -> PolarsResult<()>) -> PolarsResult<()> {
-        let t = self.requests.column("time")?;
+        let t = self.timed.column("time")?;
         match self.time_base {
             Some(g) => {
                 for c in t.i32()?.downcast_iter() {
@@ -410,29 +432,6 @@ impl Frames {
             JoinArgs::new(JoinType::Left),
         )
     }
-}
-
-/// `requests` (rows) and `errors_5xx` (status 500 and up).
-fn requests_and_5xx() -> [Expr; 2] {
-    [
-        len().cast(DataType::UInt64).alias("requests"),
-        col("is_5xx")
-            .sum()
-            .cast(DataType::UInt64)
-            .alias("errors_5xx"),
-    ]
-}
-
-fn quantiles(c: &str) -> [Expr; 3] {
-    [
-        col(c).quantile(lit(0.5), Q).alias("p50_ms"),
-        col(c).quantile(lit(0.95), Q).alias("p95_ms"),
-        col(c).quantile(lit(0.99), Q).alias("p99_ms"),
-    ]
-}
-
-fn f64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<f64>> {
-    Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.get(i))
 }
 
 fn u64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<u64> {
@@ -616,14 +615,9 @@ pub(crate) fn endpoints_in_batches(
             present[e] += usize::from(valid.is_none_or(|v| v.get_bit(row)));
         }
     }
-    let stats = match f.latency_scale {
-        Some((unit, k)) => {
-            endpoint_latency(&ids, latency.u32()?, &present, batch, Ord::cmp, move |d| {
-                decode_latency(d, k, unit)
-            })
-        }
-        None => endpoint_latency(&ids, latency.f64()?, &present, batch, f64::total_cmp, |x| x),
-    };
+    let stats = with_latency!(f, latency, |c, cmp, ms| endpoint_latency(
+        &ids, c, &present, batch, cmp, ms
+    ));
     let mut out: Vec<EndpointReport> = (0..n)
         .filter(|&e| requests[e] > 0)
         .map(|e| {
@@ -669,20 +663,18 @@ struct BucketRow {
     quantiles: Vec<Option<f64>>,
 }
 
-/// The timeline's request rows for requests in time order, or `None` when they are not.
+/// The timeline's request rows.
 ///
-/// The buckets of ordered times are runs of rows. One pass over the times finds where each
-/// run ends (comparing each time with the next boundary: a division per request was 20 ms of
-/// 4.9 M requests); then each run's latencies, as stored (digits or f64), are copied into
-/// one buffer that every bucket reuses, and [`linear_quantiles`] takes the three quantiles
-/// there. For a 1 GiB log (4.9 M requests, 540 buckets) the timeline took 107-135 ms as
-/// polars' group-by on the runs (a bucket index column, the latencies read back as f64 in
-/// batches, each group copied once per quantile), and 41-65 ms this way.
-fn sorted_buckets(f: &Frames, bucket_ns: i64) -> PolarsResult<Option<Vec<BucketRow>>> {
-    if !f.requests_in_time_order || bucket_ns <= 0 {
-        return Ok(None);
+/// The buckets of the timed requests (in time order) are runs of rows. One pass over the
+/// times finds where each run ends (comparing each time with the next boundary, not dividing
+/// each); then each run's latencies, as stored (digits or f64), are copied into one buffer
+/// that every bucket reuses, and [`linear_quantiles`] takes the three quantiles there: about
+/// half the time of polars' group-by on the runs.
+fn sorted_buckets(f: &Frames, bucket_ns: i64) -> PolarsResult<Vec<BucketRow>> {
+    if bucket_ns <= 0 {
+        return Ok(Vec::new());
     }
-    let n = f.requests.height();
+    let n = f.timed.height();
     // Each run: its bucket's start, its first row and its end.
     let mut runs: Vec<(i64, usize, usize)> = Vec::new();
     let (mut next, mut row) = (i64::MIN, 0);
@@ -698,14 +690,11 @@ fn sorted_buckets(f: &Frames, bucket_ns: i64) -> PolarsResult<Option<Vec<BucketR
         row += 1;
         Ok(())
     })?;
-    let is_5xx = f.requests.column("is_5xx")?.bool()?;
-    let latency = f.requests.column("latency")?.as_materialized_series();
-    Ok(Some(match f.latency_scale {
-        Some((unit, k)) => bucket_rows(&runs, is_5xx, latency.u32()?, Ord::cmp, |d| {
-            decode_latency(d, k, unit)
-        }),
-        None => bucket_rows(&runs, is_5xx, latency.f64()?, f64::total_cmp, |x| x),
-    }))
+    let is_5xx = f.timed.column("is_5xx")?.bool()?;
+    let latency = f.timed.column("latency")?.as_materialized_series();
+    Ok(with_latency!(f, latency, |c, cmp, ms| bucket_rows(
+        &runs, is_5xx, c, cmp, ms
+    )))
 }
 
 /// The rows of the buckets `runs` (see [`sorted_buckets`]).
@@ -736,33 +725,7 @@ fn bucket_rows<T: PolarsNumericType>(
 /// Per time bucket: requests, 5xx, error rate, p50/p95/p99, and count per signature.
 /// Buckets with neither a request nor a signature are left out.
 pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Timeline> {
-    let req = match sorted_buckets(f, bucket_ns)? {
-        Some(rows) => rows,
-        None => {
-            let [p50, p95, p99] = quantiles("latency_ms");
-            let [requests, errors_5xx] = requests_and_5xx();
-            let df = bucketed(f.requests_decoded()?.lazy(), f.time_ns(), bucket_ns)
-                .group_by([col("bucket")])
-                .agg([requests, errors_5xx, p50, p95, p99])
-                .collect()?;
-            let mut rows = Vec::with_capacity(df.height());
-            for i in 0..df.height() {
-                let Some(start) = i64_at(&df, "bucket", i)? else {
-                    continue;
-                };
-                rows.push(BucketRow {
-                    start,
-                    requests: u64_at(&df, "requests", i)?,
-                    errors_5xx: u64_at(&df, "errors_5xx", i)?,
-                    quantiles: ["p50_ms", "p95_ms", "p99_ms"]
-                        .iter()
-                        .map(|q| f64_at(&df, q, i))
-                        .collect::<PolarsResult<_>>()?,
-                });
-            }
-            rows
-        }
-    };
+    let req = sorted_buckets(f, bucket_ns)?;
     let sig = f
         .signature_counts(
             bucketed(f.events.clone().lazy(), col("time"), bucket_ns),
@@ -841,37 +804,24 @@ where
 
 /// Requests, 5xx and p50/p99 latency of the requests in `[start, end)` (nanoseconds).
 pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
-    let (is_5xx, latency) = (f.requests.column("is_5xx")?, f.requests.column("latency")?);
-    let time = f.requests.column("time")?;
+    let (is_5xx, latency) = (f.timed.column("is_5xx")?, f.timed.column("latency")?);
+    let time = f.timed.column("time")?;
     let (a, b) = (f.time_key(start), f.time_key(end));
-    let (is_5xx, latency) = if f.requests_in_time_order {
-        // Ordered times: the window is a slice found by binary search, not a filter pass
-        // over every request.
-        let (a, b) = match f.time_base {
-            Some(_) => (lower_bound(time.i32()?, a), lower_bound(time.i32()?, b)),
-            None => (lower_bound(time.i64()?, a), lower_bound(time.i64()?, b)),
-        };
-        let len = b.saturating_sub(a);
-        (is_5xx.slice(a as i64, len), latency.slice(a as i64, len))
-    } else {
-        let time = time.cast(&DataType::Int64)?;
-        let time = time.i64()?;
-        let inside = time.gt_eq(a) & time.lt(b);
-        (is_5xx.filter(&inside)?, latency.filter(&inside)?)
+    // The window is a slice found by binary search, not a filter pass over every request.
+    let (a, b) = match f.time_base {
+        Some(_) => (lower_bound(time.i32()?, a), lower_bound(time.i32()?, b)),
+        None => (lower_bound(time.i64()?, a), lower_bound(time.i64()?, b)),
     };
+    let len = b.saturating_sub(a);
+    let (is_5xx, latency) = (is_5xx.slice(a as i64, len), latency.slice(a as i64, len));
+    let latency = latency.as_materialized_series();
     let qs = [0.5, 0.99];
-    let (q, _) = match f.latency_scale {
-        Some((unit, k)) => {
-            let mut digits = present_values(latency.u32()?);
-            linear_quantiles(&mut digits, &qs, Ord::cmp, |d| decode_latency(d, k, unit))
-        }
-        None => linear_quantiles(
-            &mut present_values(latency.f64()?),
-            &qs,
-            f64::total_cmp,
-            |x| x,
-        ),
-    };
+    let (q, _) = with_latency!(f, latency, |c, cmp, ms| linear_quantiles(
+        &mut present_values(c),
+        &qs,
+        cmp,
+        ms
+    ));
     Ok(WindowStats {
         requests: is_5xx.len() as u64,
         errors_5xx: is_5xx.bool()?.sum().unwrap_or(0) as u64,
@@ -1136,7 +1086,7 @@ mod tests {
 
     fn polars_linear(values: &[f64], q: f64) -> Option<f64> {
         Float64Chunked::from_slice("v".into(), values)
-            .quantile(q, Q)
+            .quantile(q, QuantileMethod::Linear)
             .unwrap()
     }
 
