@@ -189,16 +189,7 @@ fn run_case(
     let mut problems = Vec::new();
     let mut config = config.clone();
     if let Some(f) = &case.input_format {
-        let layout = [
-            Layout::Text,
-            Layout::Docker,
-            Layout::Cri,
-            Layout::Compose,
-            Layout::Journald,
-        ]
-        .into_iter()
-        .find(|l| l.name() == f);
-        match layout {
+        match Layout::from_name(f) {
             Some(l) => config.scan.layout = Some(l),
             None => return vec![format!("unknown input_format {f:?}")],
         }

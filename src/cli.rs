@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use faultline::framing::Layout;
-use faultline::Unit;
-use faultline::{Config, InputSpec};
+use faultline::{Config, InputSpec, Layout, Unit};
 
 /// Find known failures in application logs: counts, variants, code locations and fixes.
 #[derive(Debug, Parser)]
@@ -104,15 +102,9 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
+    /// The layout of the same name (`auto` has none).
     fn layout(self) -> Option<Layout> {
-        match self {
-            InputFormat::Auto => None,
-            InputFormat::Text => Some(Layout::Text),
-            InputFormat::Docker => Some(Layout::Docker),
-            InputFormat::Cri => Some(Layout::Cri),
-            InputFormat::Compose => Some(Layout::Compose),
-            InputFormat::Journald => Some(Layout::Journald),
-        }
+        Layout::from_name(self.to_possible_value()?.get_name())
     }
 }
 
@@ -298,11 +290,10 @@ impl AnalyzeArgs {
         c.scan.max_decompressed = self.max_decompressed as u64;
         c.trends.by_source = self.by == Some(SplitBy::Source);
         if self.no_requests {
-            c.requests = None;
-        } else if let Some(r) = &mut c.requests {
-            for (k, u) in &self.latency_fields {
-                r.add_latency_field(k, *u);
-            }
+            c.without_requests();
+        }
+        for (k, u) in &self.latency_fields {
+            c.add_latency_field(k, *u);
         }
         if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
             anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");
@@ -315,6 +306,14 @@ impl AnalyzeArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn every_input_format_but_auto_is_a_layout() {
+        for f in InputFormat::value_variants() {
+            assert_eq!(f.layout().is_none(), *f == InputFormat::Auto, "{f:?}");
+        }
+        assert_eq!(InputFormat::Cri.layout(), Some(Layout::Cri));
+    }
 
     #[test]
     fn clap_definition_is_valid() {

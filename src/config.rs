@@ -6,16 +6,16 @@ use crate::aggregate::TrendOptions;
 use crate::classify::catalog::read_dir_toml;
 use crate::classify::{Catalog, Classifier};
 use crate::error::CatalogError;
-use crate::extract::RequestReader;
+use crate::extract::{RequestReader, Unit};
 use crate::framing::{Layout, Limits, TimeWindow};
 
 /// Everything a run needs, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The compiled catalog and prefilter.
-    pub classifier: Classifier,
-    /// Reads request lines; `None` turns request analysis off (signatures only).
-    pub requests: Option<RequestReader>,
+    pub(crate) classifier: Classifier,
+    /// Reads request lines; `None` when request analysis is off (signatures only).
+    pub(crate) requests: Option<RequestReader>,
     /// Worker threads; by default the number of CPUs.
     pub threads: usize,
     /// Read and split options.
@@ -47,6 +47,25 @@ impl Config {
             scan: ScanOptions::default(),
             trends: TrendOptions::default(),
         })
+    }
+
+    /// The signature catalog: the built-in signatures, then those of the pattern directories.
+    pub fn catalog(&self) -> &Catalog {
+        self.classifier.catalog()
+    }
+
+    /// Turns request analysis off: signatures only, faster; no endpoints, timeline latency or
+    /// incidents.
+    pub fn without_requests(&mut self) {
+        self.requests = None;
+    }
+
+    /// Reads `key` as a latency in `unit` in logfmt and JSON request lines (`@last` reads
+    /// the last number of an access line).
+    pub fn add_latency_field(&mut self, key: &str, unit: Unit) {
+        if let Some(r) = &mut self.requests {
+            r.add_latency_field(key, unit);
+        }
     }
 }
 

@@ -92,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                     Exit::InputErrors
                 });
             }
-            let catalog = config.classifier.catalog();
+            let catalog = config.catalog();
             let out = match args.format {
                 OutFormat::Json => faultline::report::catalog_json(catalog),
                 _ => render_catalog(catalog, true).into_bytes(),

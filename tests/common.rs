@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 
 use assert_cmd::Command;
+use faultline::report::{render, Format};
+use faultline::{analyze, analyze_reader, Config, InputSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -53,4 +55,20 @@ pub fn variants(s: &Value) -> Vec<(String, u64)> {
             )
         })
         .collect()
+}
+
+/// The JSON report of `path` read both ways, as the binary reads them: mapped (a file) and
+/// streamed in blocks (as stdin, a pipe or an archive is, through [`analyze_reader`]). Every
+/// input must be read without an error.
+pub fn mapped_and_streamed(path: &Path, config: &Config) -> [Vec<u8>; 2] {
+    static SETUP: std::sync::Once = std::sync::Once::new();
+    // Files are mapped only once the process has the binary's SIGBUS guard.
+    SETUP.call_once(|| faultline::setup_process(2));
+    let mapped = analyze(&[InputSpec::Path(path.to_path_buf())], config).unwrap();
+    let file = std::fs::File::open(path).unwrap();
+    let streamed = analyze_reader("-", file, config).unwrap();
+    [mapped, streamed].map(|out| {
+        assert!(out.errors.is_empty(), "{:?}", out.errors);
+        render(&out.report, Format::Json)
+    })
 }

@@ -4,8 +4,7 @@ use crate::common::*;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
-use faultline::report::{render, Format};
-use faultline::{analyze, Config, InputSpec};
+use faultline::Config;
 
 /// A log mixing every sample layout, repeated so it spans many chunks.
 fn corpus(dir: &Path) -> PathBuf {
@@ -29,12 +28,14 @@ fn corpus_of(dir: &Path, copies: usize) -> PathBuf {
     p
 }
 
+/// The JSON report of `path` (mapped, or streamed as stdin is) with these threads, chunk
+/// and block sizes.
 fn json(
     path: &Path,
     threads: usize,
     chunk: Option<usize>,
     block: Option<usize>,
-    stdin_like: bool,
+    streamed: bool,
 ) -> Vec<u8> {
     let mut c = Config::new().unwrap();
     c.threads = threads;
@@ -42,27 +43,12 @@ fn json(
     if let Some(b) = block {
         c.scan.block_size = b;
     }
-    let spec = if stdin_like {
-        // A FIFO is read as a stream, like stdin.
-        let fifo = path.with_extension("fifo");
-        let _ = std::fs::remove_file(&fifo);
-        let status = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let src = path.to_path_buf();
-        let f2 = fifo.clone();
-        std::thread::spawn(move || std::fs::write(&f2, std::fs::read(src).unwrap()).unwrap());
-        InputSpec::Path(fifo)
+    let [mapped, stream] = mapped_and_streamed(path, &c);
+    if streamed {
+        stream
     } else {
-        InputSpec::Path(path.to_path_buf())
-    };
-    let out = analyze(&[spec], &c).unwrap();
-    assert!(out.errors.is_empty(), "{:?}", out.errors);
-    let mut r = out.report;
-    r.errors.clear();
-    render(&r, Format::Json)
+        mapped
+    }
 }
 
 #[test]
@@ -124,8 +110,8 @@ fn csv_and_parquet_frames_do_not_depend_on_chunking() {
 fn mapped_and_streamed_reads_agree() {
     let dir = tempfile::tempdir().unwrap();
     let p = corpus(dir.path());
-    let mapped = json(&p, 2, None, None, false);
-    assert_eq!(json(&p, 2, None, None, true), mapped);
+    let [mapped, streamed] = mapped_and_streamed(&p, &Config::new().unwrap());
+    assert_eq!(streamed, mapped);
     assert_eq!(json(&p, 1, Some(512), Some(777), true), mapped);
     assert_eq!(json(&p, 3, Some(1), Some(1), true), mapped);
 }

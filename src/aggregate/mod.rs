@@ -2,8 +2,8 @@
 //!
 //! A [`Summary`] is built per chunk and merged; every operation is commutative (sums, minima,
 //! maxima, map unions), so the merged result does not depend on how the input was split or on
-//! which thread finished first. [`Summary::into_report`] sorts everything deterministically and
-//! hands the report layer a plain serializable struct.
+//! which thread finished first. [`Summary::trends`] turns the rows into polars frames and
+//! computes the timeline, endpoint latency and incidents; the report is built from both.
 
 mod incident;
 mod requests;

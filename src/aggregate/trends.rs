@@ -945,7 +945,7 @@ fn with_datetime(df: DataFrame) -> PolarsResult<DataFrame> {
         .collect()
 }
 
-/// File formats for [`write_frames`].
+/// File formats for the frames written by [`crate::Trends::write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameFormat {
     /// Comma-separated, with a header.

@@ -51,6 +51,20 @@ pub enum Layout {
 }
 
 impl Layout {
+    /// Every layout.
+    pub const ALL: [Layout; 5] = [
+        Layout::Text,
+        Layout::Docker,
+        Layout::Cri,
+        Layout::Compose,
+        Layout::Journald,
+    ];
+
+    /// The layout of this [`Layout::name`].
+    pub fn from_name(name: &str) -> Option<Layout> {
+        Layout::ALL.into_iter().find(|l| l.name() == name)
+    }
+
     /// The name used by `--input-format` and in reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -69,10 +69,11 @@ pub struct Limits {
     /// The zone of timestamps written without one. By default UTC.
     pub zone: Option<jiff::tz::TimeZone>,
     /// A platform prefix learned from the input's first lines ([`learn_prefix`]), stripped
-    /// from every line that has it.
-    pub prefix: Option<Prefix>,
-    /// The year of journald `short` lines met in a text input (a section after plain lines).
-    pub year: YearHint,
+    /// from every line that has it: set by the driver for each input, not an option.
+    pub(crate) prefix: Option<Prefix>,
+    /// The year of journald `short` lines met in a text input (a section after plain
+    /// lines): set by the driver for each input, not an option.
+    pub(crate) year: YearHint,
 }
 
 impl Default for Limits {
