@@ -105,10 +105,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 /// Has glibc give memory back to the system once 4 MiB are free at the top of its heap,
 /// instead of up to 64 MiB (its dynamic threshold follows the largest blocks freed). Set for
-/// stdin, where faultline sits at the end of a pipe, often in a small container: a 1 GiB log
-/// piped in peaked at 186 MiB, and 168 MiB with this (medians of 4, `bench/compare.sh`'s
-/// input). Files keep glibc's default: it reuses freed blocks instead of mapping fresh pages
-/// (this setting cost a 1 GiB file's run about 90 ms of CPU, 5%).
+/// stdin, where faultline sits at the end of a pipe, often in a small container (a 1 GiB
+/// log's peak drops by a tenth). Files keep glibc's default: it reuses freed blocks instead
+/// of mapping fresh pages, which this setting would cost 5% of a run.
 fn return_free_memory_eagerly() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` changes a tunable of the allocator; no memory is touched.

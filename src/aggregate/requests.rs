@@ -487,9 +487,8 @@ impl RequestBlock {
 ///
 /// A chunk's rows stay in the block its worker wrote: concatenating the chunks' summaries
 /// moves blocks and renumbers endpoint ids in place, and the polars frame takes the blocks as
-/// its columns' chunks. Copying the 4.9 M rows of a 1 GiB log into one set of
-/// columns took 35-55 ms on two cores, most of it faulting in 108 MB of fresh pages, then
-/// unmapping the blocks (a full run: 1.14 s -> 1.06 s, medians of 9).
+/// its columns' chunks: copying the rows of a 1 GiB log into one set of columns faulted in
+/// 108 MB of fresh pages for nothing.
 #[derive(Debug, Default, Clone)]
 pub struct RequestRows {
     /// The blocks; `push` appends to the last.
@@ -512,11 +511,9 @@ pub struct RequestRows {
 
 impl RequestRows {
     /// Makes room for `rows` requests in the first block, when the first request comes: a
-    /// chunk's columns then do not grow by doubling. Growing them, `realloc` copied each
-    /// into fresh pages: those copies were 23% of the page faults of a 1 GiB log (`perf
-    /// record -e page-faults`). With the room made up front the rows are written once: the
-    /// scan's page faults 53.6 k -> 50.0 k (~1.7 us each on this VM), and no copies. Room
-    /// that is not used is never touched, so it costs address space, not memory.
+    /// chunk's columns then do not grow by doubling, each `realloc` copying them into fresh
+    /// pages (23% of a 1 GiB log's page faults). Room that is not used is never touched, so
+    /// it costs address space, not memory.
     pub fn expect(&mut self, rows: usize) {
         self.expected = rows;
     }
@@ -556,9 +553,8 @@ impl RequestRows {
         // `/api/v1/pam/chat`: 69% of a `genlog.py` log's requests): their raw method and
         // path are the key, found in a small direct-mapped table by a hash of the raw bytes
         // without building the key and hashing it again. Paths that are not their own key
-        // (ids, queries) never enter it, so they cannot evict the usual endpoints. Measured
-        // with callgrind, 50 MB log, one thread: the key and its lookup ~480 instructions a
-        // request; a hit ~40.
+        // (ids, queries) never enter it, so they cannot evict the usual endpoints. A hit costs
+        // about a tenth of building and looking up the key.
         let m = method.len();
         let slot = canonical_slot(method, path);
         if let Some((raw, id)) = self.canonical.get(slot) {

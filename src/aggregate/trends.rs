@@ -451,11 +451,8 @@ fn i64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<Option<i64>> {
 /// batches (one endpoint at least), one pass over the requests a batch, so the memory the
 /// quantiles take is bounded whatever the number of requests (8 M digits are 32 MB). Each
 /// endpoint's latencies are gathered into a buffer of their own, as stored, and the
-/// quantiles are taken there without another copy. Measured on a 1 GiB log (4.9 M requests,
-/// 10 endpoints): handing each endpoint's latencies to polars as f64 (which copies them for
-/// each quantile) took 36 MB beside the timeline; this, 20 MB in one pass and 60-66 ms;
-/// batches of 1 M digits, 4 MB but seven passes and 140-160 ms, the report's longest task
-/// (a stream's peak RSS: 165 MiB against 174 MiB).
+/// quantiles are taken there without another copy (polars copies its input for each
+/// quantile). A 1 GiB log's requests fit one batch: smaller batches cost a pass each.
 const ENDPOINT_BATCH: usize = 1 << 23;
 
 /// The linear quantiles `qs` (between the closest ranks: polars' `linear`, numpy's default)
@@ -478,8 +475,7 @@ fn linear_quantiles<T: Copy>(
     // Everything before `from` is at most everything from it on: after the order statistic
     // at `lo` is selected, the next, higher rank is selected among the values above it only
     // (qs in increasing order: p95 among half the values, p99 among 5%, the maximum among
-    // 1%). Measured on a 1 GiB log, one thread: `select_nth_unstable` 2.3% of the run's
-    // cycles with a selection over all the values for each quantile (perf).
+    // 1%), not among all the values again for each quantile.
     let mut from = 0;
     let mut quantile = |values: &mut [T], q: f64| {
         if n <= 1 {

@@ -82,10 +82,8 @@ pub struct Classifier {
 /// request layouts' anchors.
 ///
 /// `AhoCorasick` itself decides against Teddy for this many literals and falls back to a DFA
-/// with a weaker prefilter: measured on 200 MB of `genlog.py` output, one thread, 340 ms
-/// through `AhoCorasick` against 30 ms through `packed::Searcher` for the same literals. For
-/// the three request anchors it chose a rare-byte prefilter whose false candidates (`:` of
-/// ` time: `) cost 7.5% of a one-thread run (perf).
+/// with a weaker prefilter, about ten times slower on the same literals; for the request
+/// anchors it chose a rare-byte prefilter that fired on most lines.
 #[derive(Debug, Clone)]
 pub(crate) enum Literals {
     Packed(aho_corasick::packed::Searcher),
@@ -334,8 +332,8 @@ fn byte_rank(b: u8) -> u32 {
 ///
 /// The SIMD search (Teddy) filters on the first bytes of each literal and verifies every
 /// candidate, so a literal starting with common bytes (`redis.`, `too many`, `server `) makes
-/// candidates on most lines. Measured on 200 MB of `genlog.py` output, one thread: the whole
-/// anchors took 48 ms, the rare tails 30 ms. Any substring of an anchor is correct here:
+/// candidates on most lines (the whole anchors took 1.6x the time of the rare tails). Any
+/// substring of an anchor is correct here:
 /// a line with the anchor also has the tail, and the candidate signatures of a record are
 /// found again with the whole anchors.
 fn rare_tail(anchor: &str) -> &str {

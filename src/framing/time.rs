@@ -252,8 +252,7 @@ impl TimeParser {
 #[inline]
 fn fraction(b: &[u8], mut i: usize, seps: &[u8]) -> (i64, usize) {
     // The scale of a fraction of n digits (n <= 9), from a table: `10i64.pow` with a run-time
-    // exponent is a loop of multiplications, on every line's time (callgrind, 50 MB plain
-    // log, one thread: 1.052 G -> 1.045 G instructions for the whole run).
+    // exponent is a loop of multiplications, on every line's time.
     const SCALE: [i64; 10] = [
         1_000_000_000,
         100_000_000,
@@ -285,9 +284,8 @@ fn fraction(b: &[u8], mut i: usize, seps: &[u8]) -> (i64, usize) {
 /// seconds east of UTC, and whether a zone was given.
 fn iso_tail(b: &[u8]) -> Option<(i64, usize, i64, bool)> {
     // Python logging's `,123 ` (milliseconds, then a space and no offset), read at fixed
-    // places. The general path below tried an offset in every ` - ` that follows such a
-    // time: ~105 instructions a line (callgrind, 50 MB plain log, one thread: 1.045 G ->
-    // 1.027 G instructions for the whole run).
+    // places. The general path below tries an offset in every ` - ` that follows such a
+    // time: ~105 instructions a line.
     if let Some(&[sep, d0, d1, d2, b' ']) = b.get(19..24) {
         let digit = |c: u8| c.is_ascii_digit();
         // An offset after the space (` +01:00`) is for the general path; ` - ` is not one.
