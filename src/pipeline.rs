@@ -12,9 +12,7 @@ use crate::aggregate::Summary;
 use crate::classify::RecordStep;
 use crate::config::Config;
 use crate::error::InputError;
-use crate::framing::{
-    detect, frame_chunk, learn_prefix, Layout, Limits, Record, Stitcher, Unwrapper, YearHint,
-};
+use crate::framing::{detect, frame_chunk, Limits, Record, Stitcher, Unwrapper, YearHint};
 use crate::input::{self, split_lines, Mapped, Opened, Part, ReadAhead, Source};
 
 /// Reads one record into `sum`: its request line, and what it is.
@@ -95,10 +93,7 @@ impl SourceScan<'_> {
         let opts = &self.cfg.scan;
         let layout = opts.layout.unwrap_or_else(|| detect(head));
         *self.total.layouts.entry(layout.name()).or_insert(0) += 1;
-        self.limits.prefix = (layout == Layout::Text)
-            .then(|| learn_prefix(head))
-            .flatten();
-        self.limits.year = year;
+        self.limits = opts.limits.for_part(layout, head, year);
         if self.unwrap.as_ref().map(Unwrapper::layout) == Some(layout) {
             return;
         }
@@ -166,7 +161,7 @@ impl SourceScan<'_> {
 
     /// Reads one file (or stdin) to its end; returns the error that stopped it early.
     fn part(&mut self, src: &Part) -> Option<InputError> {
-        let year = src.year_hint(self.cfg.scan.year);
+        let year = YearHint::for_part(self.cfg.scan.year, src.modified_ns());
         let stream = match input::open(src) {
             Err(e) => return Some(e),
             Ok(Opened::Empty) => {

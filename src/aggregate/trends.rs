@@ -17,9 +17,7 @@ use polars_arrow::bitmap::Bitmap;
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::requests::{
-    decode_latency, Packed, RequestRows, MS, NO_LATENCY, NO_OFFSET, NO_TIME,
-};
+use super::requests::{decode_latency, Packed, RequestRows, MS, NO_LATENCY, NO_OFFSET, NO_TIME};
 use super::rows::{EndpointReport, SourceReport, TimelineBucket};
 use super::EventRow;
 use crate::classify::{Catalog, Classification};
@@ -106,7 +104,10 @@ pub fn frames(
             .lazy()
             .select([col("time"), col("is_5xx"), col("latency")])
             .filter(col("time").is_not_null())
-            .sort(["time"], SortMultipleOptions::default().with_maintain_order(true))
+            .sort(
+                ["time"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
             .collect()?,
     };
     Ok(Frames {

@@ -559,20 +559,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_catalog_loads_and_lists_every_pattern_file() {
+    fn builtin_catalog_loads() {
         let c = Catalog::builtin().unwrap();
         assert!(c.signatures.len() >= 40, "{}", c.signatures.len());
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/patterns");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| format!("patterns/{}", e.unwrap().file_name().to_string_lossy()))
-            .filter(|n| n.ends_with(".toml"))
-            .collect();
-        on_disk.sort();
-        let mut built: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
-        built.push(crate::extract::request::BUILTIN_REQUESTS.0.to_string());
-        built.sort();
-        assert_eq!(on_disk, built, "a file in patterns/ is not compiled in");
         for id in [
             "missing-settings-attribute",
             "websocket-not-accepted",

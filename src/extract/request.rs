@@ -719,6 +719,25 @@ fn json_value<'a>(line: &'a [u8], key: &memmem::Finder<'_>) -> Option<&'a [u8]> 
 mod tests {
     use super::*;
 
+    /// Every file of `patterns/` is compiled in: the signature files and the request layouts.
+    #[test]
+    fn every_pattern_file_is_built_in() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/patterns");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| format!("patterns/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let signatures = crate::classify::catalog::BUILTIN.iter().map(|(n, _)| *n);
+        let mut built: Vec<String> = signatures
+            .chain([BUILTIN_REQUESTS.0])
+            .map(str::to_string)
+            .collect();
+        built.sort();
+        assert_eq!(on_disk, built, "a file in patterns/ is not compiled in");
+    }
+
     fn read(line: &str) -> Option<(String, String, u16, Latency)> {
         let r = RequestReader::builtin().unwrap();
         let json = line.starts_with('{');

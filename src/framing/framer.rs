@@ -255,7 +255,12 @@ impl<'a> StreamFramer<'a> {
             out(&self.lines[..1], false, self.lines[0].hit, true);
             out(rest, self.st.traceback, rest.iter().any(|l| l.hit), false);
         } else {
-            out(&self.lines, self.st.traceback, self.st.hit, self.st.bare_exception);
+            out(
+                &self.lines,
+                self.st.traceback,
+                self.st.hit,
+                self.st.bare_exception,
+            );
         }
         self.lines.clear();
         self.st.phase = Phase::Idle;
@@ -280,7 +285,13 @@ impl<'a> StreamFramer<'a> {
             stats.split_records += 1;
             self.emit(stream, stats, sink);
         }
-        let st = step(self.st.phase, c.kind, c.line.text, self.st.validation, c.stamped);
+        let st = step(
+            self.st.phase,
+            c.kind,
+            c.line.text,
+            self.st.validation,
+            c.stamped,
+        );
         match st {
             Step::SkipBlank => stats.blank += 1,
             Step::Start(p) => {

@@ -449,6 +449,18 @@ impl Default for YearHint {
 }
 
 impl YearHint {
+    /// The year of an input's journald/syslog times: `year` when the user gave one, else
+    /// the one its modification time (nanoseconds since the epoch) gives.
+    pub fn for_part(year: Option<i32>, modified_ns: i64) -> YearHint {
+        match year {
+            Some(year) => YearHint {
+                year,
+                until_month: None,
+            },
+            None => YearHint::from_file_time(modified_ns),
+        }
+    }
+
     /// The year of the file time `t` (nanoseconds), with the month rule.
     pub fn from_file_time(t: Nanos) -> YearHint {
         let ts = jiff::Timestamp::from_nanosecond(i128::from(t)).unwrap_or_default();

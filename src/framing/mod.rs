@@ -88,6 +88,20 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// These limits for one part of an input: with its learned platform prefix (a text
+    /// layout's) and the year of its journald lines.
+    pub(crate) fn for_part(&self, layout: Layout, head: &[u8], year: YearHint) -> Limits {
+        Limits {
+            prefix: (layout == Layout::Text)
+                .then(|| learn_prefix(head))
+                .flatten(),
+            year,
+            ..self.clone()
+        }
+    }
+}
+
 /// Line and record counters; they add up across chunks.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FrameStats {

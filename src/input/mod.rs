@@ -27,8 +27,6 @@ pub fn install_guard() -> bool {
 }
 pub use stream::{BlockReader, CountingBufReader};
 
-use crate::framing::YearHint;
-
 /// An input as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputSpec {
@@ -155,24 +153,16 @@ impl Part {
         }
     }
 
-    /// The year of journald/syslog times without one: `year` when given, else from the
-    /// file's modification time (now for stdin and anything without one).
-    pub fn year_hint(&self, year: Option<i32>) -> YearHint {
-        if let Some(year) = year {
-            return YearHint {
-                year,
-                until_month: None,
-            };
-        }
+    /// The file's modification time, nanoseconds since the epoch; now for stdin, bytes,
+    /// readers and a file without one.
+    pub fn modified_ns(&self) -> i64 {
         let mtime = match self {
             Part::File(p) => std::fs::metadata(p).and_then(|m| m.modified()).ok(),
             _ => None,
         };
         let t = mtime.unwrap_or_else(std::time::SystemTime::now);
-        let ns = t
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64);
-        YearHint::from_file_time(ns)
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
     }
 }
 
