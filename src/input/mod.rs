@@ -20,12 +20,12 @@ use memmap2::Mmap;
 use crate::error::InputError;
 
 pub(crate) use readahead::ReadAhead;
+pub use stream::{BlockReader, CountingBufReader};
 
 /// Installs the SIGBUS guard of mapped files (see `guard.rs`); whether it is in place.
 pub fn install_guard() -> bool {
     guard::install()
 }
-pub use stream::{BlockReader, CountingBufReader};
 
 /// An input as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,49 +43,51 @@ pub enum InputSpec {
         data: std::sync::Arc<[u8]>,
     },
     /// A reader, read once to its end as a stream (see [`InputSpec::reader`]).
-    Reader {
-        /// The name used in messages and as the source.
-        name: String,
-        /// The reader.
-        reader: SharedReader,
-    },
+    Reader(NamedReader),
 }
 
 impl InputSpec {
     /// An input read from `reader` (a socket, a child's pipe, a decoder), named `name`.
     pub fn reader(name: impl Into<String>, reader: impl Read + Send + 'static) -> InputSpec {
-        InputSpec::Reader {
+        InputSpec::Reader(NamedReader::new(name, reader))
+    }
+}
+
+/// A reader under a name, read once, by whichever copy of the input is opened first.
+#[derive(Clone)]
+pub struct NamedReader {
+    /// The name used in messages and as the source.
+    pub name: String,
+    reader: std::sync::Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>,
+}
+
+impl NamedReader {
+    fn new(name: impl Into<String>, reader: impl Read + Send + 'static) -> NamedReader {
+        let reader: Box<dyn Read + Send> = Box::new(reader);
+        NamedReader {
             name: name.into(),
-            reader: SharedReader(std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(
-                reader,
-            ))))),
+            reader: std::sync::Arc::new(std::sync::Mutex::new(Some(reader))),
         }
     }
-}
 
-/// A reader that is read once, by whichever copy of the input is opened first.
-#[derive(Clone)]
-pub struct SharedReader(std::sync::Arc<std::sync::Mutex<Option<Box<dyn Read + Send>>>>);
-
-impl SharedReader {
     fn take(&self) -> Option<Box<dyn Read + Send>> {
-        self.0.lock().ok()?.take()
+        self.reader.lock().ok()?.take()
     }
 }
 
-impl std::fmt::Debug for SharedReader {
+impl std::fmt::Debug for NamedReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedReader")
+        write!(f, "NamedReader({:?})", self.name)
     }
 }
 
-impl PartialEq for SharedReader {
-    fn eq(&self, o: &SharedReader) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &o.0)
+impl PartialEq for NamedReader {
+    fn eq(&self, o: &NamedReader) -> bool {
+        std::sync::Arc::ptr_eq(&self.reader, &o.reader)
     }
 }
 
-impl Eq for SharedReader {}
+impl Eq for NamedReader {}
 
 /// One concrete input to analyse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,27 +122,16 @@ impl Source {
     }
 }
 
-/// What is opened and read to its end: one file, or standard input.
+/// What is opened and read to its end: a file, stdin, or a reader (bytes in memory are read
+/// through one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     /// A file (regular file, FIFO, device).
     File(PathBuf),
     /// Standard input.
     Stdin,
-    /// Bytes held in memory.
-    Bytes {
-        /// The name.
-        name: String,
-        /// The bytes.
-        data: std::sync::Arc<[u8]>,
-    },
     /// A reader.
-    Reader {
-        /// The name.
-        name: String,
-        /// The reader.
-        reader: SharedReader,
-    },
+    Reader(NamedReader),
 }
 
 impl Part {
@@ -149,7 +140,7 @@ impl Part {
         match self {
             Part::File(p) => p.display().to_string(),
             Part::Stdin => "-".to_string(),
-            Part::Bytes { name, .. } | Part::Reader { name, .. } => name.clone(),
+            Part::Reader(r) => r.name.clone(),
         }
     }
 
@@ -283,14 +274,10 @@ fn discover_files(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Sour
     for spec in specs {
         match spec {
             InputSpec::Stdin => out.push(Source::One(Part::Stdin)),
-            InputSpec::Bytes { name, data } => out.push(Source::One(Part::Bytes {
-                name: name.clone(),
-                data: data.clone(),
-            })),
-            InputSpec::Reader { name, reader } => out.push(Source::One(Part::Reader {
-                name: name.clone(),
-                reader: reader.clone(),
-            })),
+            InputSpec::Bytes { name, data } => out.push(Source::One(Part::Reader(
+                NamedReader::new(name.clone(), io::Cursor::new(data.clone())),
+            ))),
+            InputSpec::Reader(r) => out.push(Source::One(Part::Reader(r.clone()))),
             InputSpec::Path(p) => match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => walk(p, &mut out, errors),
                 Ok(_) => out.push(Source::One(Part::File(p.clone()))),
@@ -450,16 +437,10 @@ pub fn open(src: &Part) -> Result<Opened, InputError> {
             widen_pipe(0);
             sniff_stream(Box::new(io::stdin()), &name)
         }
-        Part::Reader { reader, .. } => match reader.take() {
+        Part::Reader(r) => match r.take() {
             Some(r) => sniff_stream(r, &name),
             None => Err(io_err(io::Error::other("the reader was already read"))),
         },
-        Part::Bytes { data, .. } => {
-            if data.is_empty() {
-                return Ok(Opened::Empty);
-            }
-            sniff_stream(Box::new(io::Cursor::new(data.clone())), &name)
-        }
         Part::File(p) => {
             let file = File::open(p).map_err(io_err)?;
             let meta = file.metadata().map_err(io_err)?;
