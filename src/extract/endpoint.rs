@@ -173,15 +173,17 @@ pub(crate) mod tests {
             .iter()
             .position(|c| *c == b'?' || *c == b'#')
             .unwrap_or(path.len());
-        let mut path = &path[..end];
-        // A path (`/a/http://b`) is not an absolute URL.
-        if let (false, Some(i)) = (path.starts_with(b"/"), memchr::memmem::find(path, b"://")) {
-            let rest = &path[i + 3..];
-            path = rest
-                .iter()
-                .position(|c| *c == b'/')
-                .map_or(&b"/"[..], |j| &rest[j..]);
-        }
+        let path = &path[..end];
+        // An absolute URL keeps its path (`/` when it has none); a path (`/a/http://b`) is
+        // not an absolute URL.
+        let scheme = path.windows(3).position(|w| w == b"://");
+        let path = match scheme.filter(|_| path.first() != Some(&b'/')) {
+            None => path,
+            Some(i) => match path[i + 3..].iter().position(|c| *c == b'/') {
+                Some(j) => &path[i + 3 + j..],
+                None => b"/",
+            },
+        };
         if path.is_empty() {
             out.push(b'/');
             return out;
