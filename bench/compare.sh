@@ -5,6 +5,7 @@
 #   bench/compare.sh                  # 1 GiB, 5 timed rounds
 #   SIZE=256M RUNS=7 bench/compare.sh
 #   PROFILE=release bench/compare.sh  # the plain release build instead of release-lto
+#   FAULTLINE=/path/to/faultline bench/compare.sh  # a given binary (a before/after pair)
 #
 # 1. builds faultline (the `release-lto` profile of Cargo.toml, as distributed binaries are
 #    built: the first build takes ~17 minutes on two cores, later ones a few) and installs
@@ -35,8 +36,12 @@ need rg || cargo install --locked ripgrep
 need agrind || cargo install --locked ag
 export PATH="$HOME/.cargo/bin:$PATH"
 
-cargo build --profile "$PROFILE" --quiet
-fl="${CARGO_TARGET_DIR:-$root/target}/$PROFILE/faultline"
+if [ -n "${FAULTLINE:-}" ]; then
+    fl=$FAULTLINE
+else
+    cargo build --profile "$PROFILE" --quiet
+    fl="${CARGO_TARGET_DIR:-$root/target}/$PROFILE/faultline"
+fi
 
 for p in plain kubectl json; do
     log="$WORK/$SIZE-$p.log"
@@ -97,7 +102,11 @@ out="bench/results/$stamp"
 {
     rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
     git diff --quiet HEAD -- 2>/dev/null || rev="$rev (with uncommitted changes)"
-    echo "commit: $rev, profile $PROFILE"
+    if [ -n "${FAULTLINE:-}" ]; then
+        echo "binary: $FAULTLINE (given; the tree is at $rev)"
+    else
+        echo "commit: $rev, profile $PROFILE"
+    fi
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), RUNS=$RUNS"
     echo
 } | tee "$out.txt"

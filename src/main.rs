@@ -30,7 +30,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("faultline: {e:#}");
+            eprintln!("faultline: {}", message(&e));
             Exit::Fatal as u8
         }
     };
@@ -114,6 +114,20 @@ fn return_free_memory_eagerly() {
     unsafe {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 4 << 20);
     }
+}
+
+/// The error and its causes, each cause once: a message that already quotes its cause (`PATH:
+/// cannot read ...: REASON`) does not repeat it.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
 }
 
 fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {

@@ -239,3 +239,39 @@ fn heroku_drain_frames_each_dyno_and_reads_router_latency() {
     assert_eq!(trips["max_ms"], 6021.0);
     assert_eq!(trips["errors_5xx"], 1);
 }
+
+/// An output directory that cannot be made is named, with its reason once, and nothing is
+/// half-written: exit 2.
+#[test]
+fn unwritable_output_directory_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = faultline()
+        .args(["analyze", "--format", "csv", "-o"])
+        .arg(file.join("frames"))
+        .arg(samples().join("render-incident.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a-file/frames: cannot create the output directory"),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
+}
+
+/// A missing pattern directory is one line, its reason once.
+#[test]
+fn missing_pattern_directory_is_reported_once() {
+    let out = faultline()
+        .args(["analyze", "--patterns", "/nonexistent/patterns"])
+        .arg(samples().join("render-incident.log"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}

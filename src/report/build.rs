@@ -238,4 +238,71 @@ mod tests {
         assert_eq!(r["exceptions"][0]["type"], "KeyError");
         assert_eq!(r["time_range"]["end"], "1970-01-01T00:00:00.000Z");
     }
+
+    /// One summary of `records`: each a time, a line to classify (or none) and a request.
+    fn summary_of(
+        cl: &Classifier,
+        records: &[(Option<i64>, usize, Option<(usize, u16, u32)>)],
+    ) -> Summary {
+        const LINES: [&str; 4] = [
+            "AttributeError: 'Settings' object has no attribute 'A'",
+            "AttributeError: 'Settings' object has no attribute 'B'",
+            "KeyError: 'x'",
+            "RuntimeError: WebSocket is not connected. Need to call \"accept\" first.",
+        ];
+        let mut s = Summary::new();
+        for &(t, line, request) in records {
+            s.see_time(t);
+            if let Some(c) = LINES.get(line).and_then(|l| cl.classify(&[*l])) {
+                s.add_event(t, &std::sync::Arc::new(c), &std::sync::Arc::from("src"));
+            }
+            if let Some((path, status, ms)) = request {
+                let path = format!("/api/v1/{}/{path}", ["a", "b"][path % 2]);
+                let latency = (ms % 7 != 0).then(|| f64::from(ms) / 100.0);
+                s.requests.push(t, b"GET", path.as_bytes(), status, latency);
+            }
+        }
+        s
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Partial summaries merge associatively: any three consecutive parts of the records,
+        /// merged as (a + b) + c or a + (b + c), give the report of all of them in one.
+        #[test]
+        fn merge_is_associative(
+            records in proptest::collection::vec(
+                (
+                    proptest::option::of(0i64..600_000_000_000),
+                    0usize..6,
+                    proptest::option::of((0usize..40, 200u16..504, 0u32..100_000)),
+                ),
+                0..400,
+            ),
+            cut in (0.0f64..1.0, 0.0f64..1.0),
+        ) {
+            let cl = Classifier::new(Catalog::builtin().unwrap());
+            let (mut i, mut j) = (
+                (cut.0 * records.len() as f64) as usize,
+                (cut.1 * records.len() as f64) as usize,
+            );
+            if i > j {
+                std::mem::swap(&mut i, &mut j);
+            }
+            let part = |r: &[_]| summary_of(&cl, r);
+            let (a, b, c) = (&records[..i], &records[i..j], &records[j..]);
+            let mut left = part(a);
+            left.merge(part(b));
+            left.merge(part(c));
+            let mut right = part(b);
+            right.merge(part(c));
+            let mut right_all = part(a);
+            right_all.merge(right);
+            let o = TrendOptions::default();
+            let json = |s: Summary| serde_json::to_string(&build(s, cl.catalog(), &o).unwrap().0).unwrap();
+            let whole = json(part(&records));
+            proptest::prop_assert_eq!(json(left), whole.clone());
+            proptest::prop_assert_eq!(json(right_all), whole);
+        }
+    }
 }
