@@ -239,11 +239,11 @@ mod tests {
         assert_eq!(r["time_range"]["end"], "1970-01-01T00:00:00.000Z");
     }
 
-    /// One summary of `records`: each a time, a line to classify (or none) and a request.
-    fn summary_of(
-        cl: &Classifier,
-        records: &[(Option<i64>, usize, Option<(usize, u16, u32)>)],
-    ) -> Summary {
+    /// A record: a time, a line to classify (or none), and a request (path, status, latency).
+    type Rec = (Option<i64>, usize, Option<(usize, u16, u32)>);
+
+    /// One summary of `records`.
+    fn summary_of(cl: &Classifier, records: &[Rec]) -> Summary {
         const LINES: [&str; 4] = [
             "AttributeError: 'Settings' object has no attribute 'A'",
             "AttributeError: 'Settings' object has no attribute 'B'",
