@@ -5,7 +5,9 @@
 #   bench/compare.sh                  # 1 GiB, 5 timed rounds
 #   SIZE=256M RUNS=7 bench/compare.sh
 #   PROFILE=release bench/compare.sh  # the plain release build instead of release-lto
-#   FAULTLINE=/path/to/faultline bench/compare.sh  # a given binary (a before/after pair)
+#   FAULTLINE=/path/to/faultline bench/compare.sh  # a given binary
+#   BEFORE=/path/to/old/faultline bench/compare.sh  # also time the old binary, round by round
+#                                                   # with the new one, and compare them
 #
 # 1. builds faultline (the `release-lto` profile of Cargo.toml, as distributed binaries are
 #    built: the first build takes ~17 minutes on two cores, later ones a few) and installs
@@ -110,14 +112,33 @@ out="bench/results/$stamp"
     echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), RUNS=$RUNS"
     echo
 } | tee "$out.txt"
+# faultline's commands, each `NAME=ARGS` run as `BINARY ARGS`. With BEFORE, each is run with
+# the old binary right before the new one, in the same rounds.
+runs=(
+    "faultline=analyze --format json $plain"
+    "faultline --no-requests=analyze --format json --no-requests $plain"
+    "faultline --threads 1=analyze --format json --threads 1 $plain"
+    "faultline kubectl=analyze --format json $WORK/$SIZE-kubectl.log"
+    "faultline json=analyze --format json $WORK/$SIZE-json.log"
+    "faultline stdin=STDIN"
+    "faultline gzip=analyze --format json $plain.gz"
+)
+cmds=()
+for r in "${runs[@]}"; do
+    name=${r%%=*} args=${r#*=}
+    for bin in ${BEFORE:+"$BEFORE"} "$fl"; do
+        label=$name
+        [ "$bin" = "$fl" ] || label="before $name"
+        if [ "$args" = STDIN ]; then
+            cmds+=("$label=cat $plain | $bin analyze --format json -")
+        else
+            cmds+=("$label=$bin $args")
+        fi
+    done
+done
+[ -z "${BEFORE:-}" ] || echo "before: $BEFORE" | tee -a "$out.txt"
 python3 bench/timeit.py "$RUNS" "$out.json" \
-    "faultline=$fl analyze --format json $plain" \
-    "faultline --no-requests=$fl analyze --format json --no-requests $plain" \
-    "faultline --threads 1=$fl analyze --format json --threads 1 $plain" \
-    "faultline kubectl=$fl analyze --format json $WORK/$SIZE-kubectl.log" \
-    "faultline json=$fl analyze --format json $WORK/$SIZE-json.log" \
-    "faultline stdin=cat $plain | $fl analyze --format json -" \
-    "faultline gzip=$fl analyze --format json $plain.gz" \
+    "${cmds[@]}" \
     "zcat | wc -l=zcat $plain.gz | wc -l" \
     "rg -c -F=rg -c -F $rgq $plain" \
     "wc -l=wc -l $plain" \
@@ -138,22 +159,34 @@ def ratio(f):
     rounds = len(s["faultline"]["wall"])
     paired = statistics.median(f({k: v["wall"][r] for k, v in s.items()}) for r in range(rounds))
     return med, paired
-rows = [
-    ("full run / rg -c", ratio(lambda m: m["faultline"] / m["rg -c -F"]), "<= 5"),
-    ("full run, seconds", ratio(lambda m: m["faultline"]), "<= 1.0"),
-    ("--no-requests / rg -c", ratio(lambda m: m["faultline --no-requests"] / m["rg -c -F"]), "<= 2"),
-    ("1 thread / 2 threads", ratio(lambda m: m["faultline --threads 1"] / m["faultline"]), ">= 1.8"),
-    ("kubectl / plain", ratio(lambda m: m["faultline kubectl"] / m["faultline"]), "<= 1.5"),
-    ("json / plain", ratio(lambda m: m["faultline json"] / m["faultline"]), "<= 1.5"),
-    ("stdin MB/s", ratio(lambda m: size / m["faultline stdin"] / 1e6), ">= 500"),
-    ("stdin peak RSS MB", (s["faultline stdin"]["max_rss"] / 1e6,) * 2, "< 200"),
-    ("gzip / zcat | wc -l", ratio(lambda m: m["faultline gzip"] / m["zcat | wc -l"]), "<= 1.2"),
-    ("angle-grinder s/byte / faultline s/byte",
-     ratio(lambda m: (m[ag] / slice_size) / (m["faultline"] / size)), ">= 30"),
-]
-print()
-print(f"{'ratio':42} {'medians':>8} {'paired':>8}  target")
-for name, (v, p), target in rows:
-    print(f"{name:42} {v:8.2f} {p:8.2f}  {target}")
+def table(p):
+    """The target ratios of the binary whose command names start with `p`."""
+    f = lambda n: p + n
+    return [
+        ("full run / rg -c", ratio(lambda m: m[f("faultline")] / m["rg -c -F"]), "<= 5"),
+        ("full run, seconds", ratio(lambda m: m[f("faultline")]), "<= 1.0"),
+        ("--no-requests / rg -c", ratio(lambda m: m[f("faultline --no-requests")] / m["rg -c -F"]), "<= 2"),
+        ("1 thread / 2 threads", ratio(lambda m: m[f("faultline --threads 1")] / m[f("faultline")]), ">= 1.8"),
+        ("kubectl / plain", ratio(lambda m: m[f("faultline kubectl")] / m[f("faultline")]), "<= 1.5"),
+        ("json / plain", ratio(lambda m: m[f("faultline json")] / m[f("faultline")]), "<= 1.5"),
+        ("stdin MB/s", ratio(lambda m: size / m[f("faultline stdin")] / 1e6), ">= 500"),
+        ("stdin peak RSS MB", (s[f("faultline stdin")]["max_rss"] / 1e6,) * 2, "< 200"),
+        ("gzip / zcat | wc -l", ratio(lambda m: m[f("faultline gzip")] / m["zcat | wc -l"]), "<= 1.2"),
+        ("angle-grinder s/byte / faultline s/byte",
+         ratio(lambda m: (m[ag] / slice_size) / (m[f("faultline")] / size)), ">= 30"),
+    ]
+both = "before faultline" in s
+for title, p in ([("before", "before "), ("after", "")] if both else [("", "")]):
+    print()
+    print(f"{'ratio' + (' (' + title + ')' if title else ''):42} {'medians':>8} {'paired':>8}  target")
+    for name, (v, q), target in table(p):
+        print(f"{name:42} {v:8.2f} {q:8.2f}  {target}")
+if both:
+    print()
+    print(f"{'after / before, same rounds':42} {'medians':>8} {'paired':>8}")
+    for n in ["faultline", "faultline --no-requests", "faultline --threads 1", "faultline kubectl",
+              "faultline json", "faultline stdin", "faultline gzip"]:
+        v, q = ratio(lambda m: m[n] / m["before " + n])
+        print(f"{n:42} {v:8.3f} {q:8.3f}")
 EOF
 echo "results: $out.txt" >&2

@@ -68,7 +68,7 @@ pub use config::{Config, ScanOptions};
 pub use error::{AggregateError, CatalogError, InputError};
 pub use extract::Unit;
 pub use framing::{Layout, Limits, TimeWindow};
-pub use input::InputSpec;
+pub use input::{InputSpec, NamedReader};
 
 use report::{InputErrorReport, Report};
 
