@@ -7,8 +7,10 @@
 
 mod incident;
 mod requests;
+mod frames;
 mod rows;
 mod trends;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -23,7 +25,7 @@ use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 pub use incident::IncidentOptions;
 pub use requests::RequestRows;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
-pub use trends::FrameFormat;
+pub use write::FrameFormat;
 pub(crate) use trends::Timeline;
 
 /// Variants and locations of one signature listed in the report at most.
@@ -66,7 +68,7 @@ impl Default for TrendOptions {
 /// The trends of a run, and their frames for writing as CSV or Parquet. Opaque: polars
 /// stays here.
 pub struct Trends {
-    frames: trends::Frames,
+    frames: frames::Frames,
     names: Vec<String>,
     pub(crate) timeline: Vec<TimelineBucket>,
     pub(crate) endpoints: Vec<EndpointReport>,
@@ -87,7 +89,7 @@ pub(crate) struct RequestCounts {
 impl Trends {
     /// Writes `events`, `requests`, `timeline` and `endpoints` into `dir`, one file each.
     pub fn write(&self, dir: &Path, format: FrameFormat) -> Result<Vec<PathBuf>, AggregateError> {
-        trends::write_frames(
+        write::write_frames(
             &self.frames,
             &self.names,
             &self.timeline,
@@ -317,7 +319,7 @@ impl Summary {
             (requests.unparsed_latency, requests.missing_latency);
         // The frame takes the request blocks over as its columns' chunks, compact as they
         // are, so memory peaks at the rows plus a bit a request (5xx), not at two copies.
-        let frames = trends::frames(requests, &events, catalog)
+        let frames = frames::frames(requests, &events, catalog)
             .map_err(AggregateError::query("building the frames"))?;
         drop(events);
         // Missing latencies are the column's nulls (polars counts them as it builds it).
@@ -364,7 +366,7 @@ impl Summary {
 }
 
 fn incident_report(
-    f: &trends::Frames,
+    f: &frames::Frames,
     tl: &Timeline,
     w: incident::Window,
     opts: &TrendOptions,
@@ -468,8 +470,8 @@ mod tests {
                 b.latency.widen();
             }
             let names = compact.endpoints.clone();
-            let fc = trends::frames(compact, &[], &catalog).unwrap();
-            let fw = trends::frames(wide, &[], &catalog).unwrap();
+            let fc = frames::frames(compact, &[], &catalog).unwrap();
+            let fw = frames::frames(wide, &[], &catalog).unwrap();
             assert!(fc.time_base.is_some() && fw.time_base.is_none());
             assert_eq!(fc.latency_scale.is_some(), decimal);
             assert!(fw.latency_scale.is_none());
@@ -517,9 +519,9 @@ mod tests {
         reversed.reverse();
         let reversed = RequestRows::concat(reversed);
         let names = one.endpoints.clone();
-        let f1 = trends::frames(one, &[], &catalog).unwrap();
-        let f3 = trends::frames(blocks, &[], &catalog).unwrap();
-        let fr = trends::frames(reversed, &[], &catalog).unwrap();
+        let f1 = frames::frames(one, &[], &catalog).unwrap();
+        let f3 = frames::frames(blocks, &[], &catalog).unwrap();
+        let fr = frames::frames(reversed, &[], &catalog).unwrap();
         // Reversed, the timed requests are sorted: the same rows as in order.
         assert_eq!(fr.timed.height(), f1.timed.height());
         assert_eq!(f3.requests.column("time").unwrap().n_chunks(), 3);
