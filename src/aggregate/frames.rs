@@ -256,7 +256,10 @@ impl Frames {
     }
 
     /// Calls `each` with every timed request's time in nanoseconds, in order.
-    pub(super) fn each_time(&self, mut each: impl FnMut(i64) -> PolarsResult<()>) -> PolarsResult<()> {
+    pub(super) fn each_time(
+        &self,
+        mut each: impl FnMut(i64) -> PolarsResult<()>,
+    ) -> PolarsResult<()> {
         let t = self.timed.column("time")?;
         match self.time_base {
             Some(g) => {

@@ -5,9 +5,9 @@
 //! which thread finished first. [`Summary::trends`] turns the rows into polars frames and
 //! computes the timeline, endpoint latency and incidents; the report is built from both.
 
+mod frames;
 mod incident;
 mod requests;
-mod frames;
 mod rows;
 mod trends;
 mod write;
@@ -25,8 +25,8 @@ use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 pub use incident::IncidentOptions;
 pub use requests::RequestRows;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
-pub use write::FrameFormat;
 pub(crate) use trends::Timeline;
+pub use write::FrameFormat;
 
 /// Variants and locations of one signature listed in the report at most.
 pub const MAX_KEPT: usize = 100;

@@ -36,7 +36,6 @@ macro_rules! with_latency {
     };
 }
 
-
 fn u64_at(df: &DataFrame, name: &str, i: usize) -> PolarsResult<u64> {
     Ok(df
         .column(name)?
