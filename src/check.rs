@@ -344,3 +344,33 @@ pub fn render(res: &CheckResult) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The corpus summary: a line a signature (hits, misses, false positives, look-alikes),
+    /// then each failure with its case file, then the totals.
+    #[test]
+    fn render_snapshot() {
+        let tally = |hits, misses, false_positives, negatives| Tally {
+            hits,
+            misses,
+            false_positives,
+            negatives,
+        };
+        let res = CheckResult {
+            cases: 3,
+            by_signature: BTreeMap::from([
+                ("missing-settings-attribute".to_string(), tally(2, 0, 0, 1)),
+                ("websocket-not-accepted".to_string(), tally(0, 1, 1, 0)),
+            ]),
+            failures: vec![(
+                PathBuf::from("tests/corpus/websocket/quoted.toml"),
+                "expected websocket-not-accepted, got none".to_string(),
+            )],
+        };
+        assert!(!res.passed());
+        insta::assert_snapshot!(render(&res));
+    }
+}
