@@ -132,7 +132,9 @@ pub fn analyze_reader(
 }
 
 /// Analyses a log held in memory (decompressed when it is gzip, zstd or bzip2), as one
-/// input named `bytes`.
+/// input named `bytes`. The bytes are copied once (the stream reader runs on a thread of its
+/// own); a caller that holds them in an `Arc<[u8]>` can pass `InputSpec::Bytes` to [`analyze`]
+/// instead.
 pub fn analyze_bytes(bytes: &[u8], config: &Config) -> Result<Outcome, AggregateError> {
     let spec = InputSpec::Bytes {
         name: "bytes".to_string(),

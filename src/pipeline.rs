@@ -161,7 +161,7 @@ impl SourceScan<'_> {
 
     /// Reads one file (or stdin) to its end; returns the error that stopped it early.
     fn part(&mut self, src: &Part) -> Option<InputError> {
-        let year = YearHint::for_part(self.cfg.scan.year, src.modified_ns());
+        let year = YearHint::for_part(self.cfg.scan.year, || src.modified_ns());
         let stream = match input::open(src) {
             Err(e) => return Some(e),
             Ok(Opened::Empty) => {

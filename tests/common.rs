@@ -57,18 +57,28 @@ pub fn variants(s: &Value) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// The JSON report of `path` read both ways, as the binary reads them: mapped (a file) and
-/// streamed in blocks (as stdin, a pipe or an archive is, through [`analyze_reader`]). Every
-/// input must be read without an error.
-pub fn mapped_and_streamed(path: &Path, config: &Config) -> [Vec<u8>; 2] {
+/// The JSON report of `path` read as the binary reads a file: mapped. Every input must be
+/// read without an error.
+pub fn mapped(path: &Path, config: &Config) -> Vec<u8> {
     static SETUP: std::sync::Once = std::sync::Once::new();
     // Files are mapped only once the process has the binary's SIGBUS guard.
     SETUP.call_once(|| faultline::setup_process(2));
-    let mapped = analyze(&[InputSpec::Path(path.to_path_buf())], config).unwrap();
+    json_of(analyze(&[InputSpec::Path(path.to_path_buf())], config).unwrap())
+}
+
+/// The JSON report of `path` streamed in blocks, as stdin, a pipe or an archive is (through
+/// [`analyze_reader`]).
+pub fn streamed(path: &Path, config: &Config) -> Vec<u8> {
     let file = std::fs::File::open(path).unwrap();
-    let streamed = analyze_reader("-", file, config).unwrap();
-    [mapped, streamed].map(|out| {
-        assert!(out.errors.is_empty(), "{:?}", out.errors);
-        render(&out.report, Format::Json)
-    })
+    json_of(analyze_reader("-", file, config).unwrap())
+}
+
+/// The JSON report of `path` read both ways: [`mapped`] and [`streamed`].
+pub fn mapped_and_streamed(path: &Path, config: &Config) -> [Vec<u8>; 2] {
+    [mapped(path, config), streamed(path, config)]
+}
+
+fn json_of(out: faultline::Outcome) -> Vec<u8> {
+    assert!(out.errors.is_empty(), "{:?}", out.errors);
+    render(&out.report, Format::Json)
 }

@@ -35,7 +35,7 @@ fn json(
     threads: usize,
     chunk: Option<usize>,
     block: Option<usize>,
-    streamed: bool,
+    stream: bool,
 ) -> Vec<u8> {
     let mut c = Config::new().unwrap();
     c.threads = threads;
@@ -43,11 +43,10 @@ fn json(
     if let Some(b) = block {
         c.scan.block_size = b;
     }
-    let [mapped, stream] = mapped_and_streamed(path, &c);
-    if streamed {
-        stream
+    if stream {
+        streamed(path, &c)
     } else {
-        mapped
+        mapped(path, &c)
     }
 }
 

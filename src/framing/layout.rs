@@ -450,14 +450,14 @@ impl Default for YearHint {
 
 impl YearHint {
     /// The year of an input's journald/syslog times: `year` when the user gave one, else
-    /// the one its modification time (nanoseconds since the epoch) gives.
-    pub fn for_part(year: Option<i32>, modified_ns: i64) -> YearHint {
+    /// the one its modification time (nanoseconds since the epoch) gives, asked only then.
+    pub fn for_part(year: Option<i32>, modified_ns: impl FnOnce() -> i64) -> YearHint {
         match year {
             Some(year) => YearHint {
                 year,
                 until_month: None,
             },
-            None => YearHint::from_file_time(modified_ns),
+            None => YearHint::from_file_time(modified_ns()),
         }
     }
 

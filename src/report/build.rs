@@ -18,7 +18,7 @@ pub(crate) fn build(
     catalog: &Catalog,
     opts: &TrendOptions,
 ) -> Result<(Report, Trends), AggregateError> {
-    let trends = summary.trends(catalog, opts)?;
+    let mut trends = summary.trends(catalog, opts)?;
     let mut report = counts_report(summary, catalog);
     let q = trends.requests;
     report.requests = RequestSummary {
@@ -43,10 +43,11 @@ pub(crate) fn build(
             .notes
             .push("no timestamps found: no timeline and no incident detection".into());
     }
-    report.by_source = trends.by_source.clone();
+    // The frame writers need the timeline and endpoints again; the rest moves.
+    report.by_source = std::mem::take(&mut trends.by_source);
+    report.incidents = std::mem::take(&mut trends.incidents);
     report.endpoints = trends.endpoints.clone();
     report.timeline = trends.timeline.clone();
-    report.incidents = trends.incidents.clone();
     Ok((report, trends))
 }
 
