@@ -230,3 +230,34 @@ fn zstd_is_read_by_magic_bytes_and_a_truncated_one_reports_its_offset() {
         .unwrap();
     assert!(n > 100 && n < 30000, "{n}");
 }
+
+/// A stream is checked for binary content on its first block (in the read-ahead thread): a
+/// core dump piped in is reported and skipped; a log with a few NUL bytes piped in is read.
+#[test]
+fn binary_stdin_is_reported_and_a_log_with_a_few_nuls_is_not() {
+    let binary: Vec<u8> = (0..20000u32).map(|i| (i % 7) as u8).collect();
+    let out = faultline()
+        .args(["analyze", "--format", "json", "-"])
+        .write_stdin(binary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("-: binary file, skipped"), "{stderr}");
+
+    let mut text = TB.as_bytes().to_vec();
+    text.extend_from_slice(b"\0\0 a pre-allocated tail\n");
+    let out = faultline()
+        .args(["analyze", "--format", "json", "-"])
+        .write_stdin(text)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(sig(&r, "missing-settings-attribute").unwrap()["count"], 1);
+}
