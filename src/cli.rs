@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use faultline::compare::Span;
+use faultline::threshold::Thresholds;
 use faultline::{Config, InputSpec, Layout, Unit};
 
 /// Find known failures in application logs: counts, variants, code locations and fixes.
@@ -21,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Analyse log files, directories (recursively) or stdin (`-`).
     Analyze(AnalyzeArgs),
+    /// Put two logs (or two windows of one) side by side: what was resolved, what is new,
+    /// latency and errors before and after.
+    Compare(CompareArgs),
     /// List the signature catalog with its remediations.
     Signatures(SignaturesArgs),
 }
@@ -33,6 +38,71 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
+    /// Directory for `--format csv|parquet` (one file per frame), or file for `markdown`.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before this time: RFC 3339, a date, or relative (2h, 30m ago).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Also split the findings by this key.
+    #[arg(long, value_enum)]
+    pub by: Option<SplitBy>,
+    /// Exit with status 3 when the report crosses one of these thresholds (comma-separated,
+    /// repeatable): `websocket-not-accepted>0`, `any-signature>10`, `error-rate>1%`,
+    /// `p99>2s`, `endpoint:GET /api/v1/health:p99>1s`.
+    #[arg(long = "fail-on", value_name = "EXPRS")]
+    pub fail_on: Vec<String>,
+    /// How to read and aggregate.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `faultline compare`.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// One log (files, directories, `-`) cut in two by `--split` or by the two windows.
+    pub paths: Vec<PathBuf>,
+    /// The inputs before the change.
+    #[arg(long, num_args = 1.., value_name = "PATH", requires = "after")]
+    pub before: Vec<PathBuf>,
+    /// The inputs after the change.
+    #[arg(long, num_args = 1.., value_name = "PATH", requires = "before")]
+    pub after: Vec<PathBuf>,
+    /// The time of the change: records up to it are before, later ones after (RFC 3339, a
+    /// date, or relative: 2h).
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["before_window", "after_window"])]
+    pub split: Option<String>,
+    /// The before window, `FROM..TO` (either end may be left out).
+    #[arg(long, value_name = "FROM..TO")]
+    pub before_window: Option<String>,
+    /// The after window, `FROM..TO`.
+    #[arg(long, value_name = "FROM..TO")]
+    pub after_window: Option<String>,
+    /// A finding seen on both sides is `regressed` when its rate per hour rose more than
+    /// this many times.
+    #[arg(long, default_value_t = 2.0, value_parser = parse_factor)]
+    pub regressed_factor: f64,
+    /// Output format: table, json or markdown.
+    #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    /// File for `--format markdown` or `json` (default: stdout).
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Exit with status 3 on a breach: `new`, `regressed`, and any `analyze` threshold,
+    /// checked on the after side (`new,regressed,p99>1s`).
+    #[arg(long = "fail-on", value_name = "EXPRS")]
+    pub fail_on: Vec<String>,
+    /// How to read and aggregate.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How to read and aggregate: the flags `analyze` and `compare` share.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
     /// Worker threads (default: all CPUs).
     #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -46,9 +116,6 @@ pub struct AnalyzeArgs {
     /// Keep at most this many bytes of a line (default 1M).
     #[arg(long, value_parser = parse_size)]
     pub max_line: Option<usize>,
-    /// Directory for `--format csv|parquet` (one file per frame), or file for `markdown`.
-    #[arg(long, short = 'o', value_name = "PATH")]
-    pub output: Option<PathBuf>,
     /// Timeline bucket: 30s, 1m (default), 5m, 1h.
     #[arg(long, value_parser = parse_duration, default_value = "1m")]
     pub bucket: i64,
@@ -59,12 +126,6 @@ pub struct AnalyzeArgs {
     /// Skip request lines: signatures only (faster; no endpoints, timeline latency or incidents).
     #[arg(long)]
     pub no_requests: bool,
-    /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Only records before this time: RFC 3339, a date, or relative (2h, 30m ago).
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
     /// Zone of timestamps written without one: an IANA name (Europe/Paris) or UTC (default).
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
@@ -79,9 +140,6 @@ pub struct AnalyzeArgs {
     /// bomb), e.g. 10G.
     #[arg(long, value_parser = parse_size, default_value = "64G")]
     pub max_decompressed: usize,
-    /// Also split the findings by this key.
-    #[arg(long, value_enum)]
-    pub by: Option<SplitBy>,
 }
 
 /// `--input-format`.
@@ -233,6 +291,91 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `-` as stdin, anything else a path.
+fn specs(paths: &[PathBuf]) -> Vec<InputSpec> {
+    paths
+        .iter()
+        .map(|p| match p.as_os_str() == "-" {
+            true => InputSpec::Stdin,
+            false => InputSpec::Path(p.clone()),
+        })
+        .collect()
+}
+
+/// What `compare` reads on each side, and the window each side is cut to.
+pub struct ComparePlan {
+    /// Before: inputs and window.
+    pub before: (Vec<InputSpec>, Span),
+    /// After: inputs and window.
+    pub after: (Vec<InputSpec>, Span),
+}
+
+impl CompareArgs {
+    /// The two sides: `--before`/`--after` inputs, or the positional inputs twice, cut by
+    /// `--split` or the windows.
+    pub fn plan(&self) -> anyhow::Result<ComparePlan> {
+        let zone = self.run.zone()?;
+        let now = jiff::Timestamp::now();
+        let window = |v: &Option<String>, flag: &str| -> anyhow::Result<Span> {
+            Ok(match v {
+                None => Span::default(),
+                Some(w) => {
+                    let (start, end) = parse_window(w, now, &zone)
+                        .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))?;
+                    Span { start, end }
+                }
+            })
+        };
+        let (mut b, mut a) = (
+            window(&self.before_window, "before-window")?,
+            window(&self.after_window, "after-window")?,
+        );
+        if let Some(t) = &self.split {
+            let at = parse_time_arg(t, now, &zone).map_err(|e| anyhow::anyhow!("--split: {e}"))?;
+            // A record at the split, to the precision it is written in, is before it: the
+            // last time of an incident as a report prints it (milliseconds) takes in that
+            // whole millisecond of a log that has nanoseconds.
+            let end = at.saturating_add(precision_ns(t));
+            b = Span {
+                start: None,
+                end: Some(end),
+            };
+            a = Span {
+                start: Some(end),
+                end: None,
+            };
+        }
+        let cut =
+            self.split.is_some() || self.before_window.is_some() || self.after_window.is_some();
+        match (self.paths.is_empty(), self.before.is_empty()) {
+            (false, false) => anyhow::bail!(
+                "compare takes either --before PATHS --after PATHS, or PATHS with --split TIME \
+                 (or --before-window and --after-window), not both"
+            ),
+            (false, true) if !cut => anyhow::bail!(
+                "compare PATHS needs where to cut them: --split TIME, or --before-window \
+                 FROM..TO and --after-window FROM..TO\n\
+                 tip: faultline compare --split 2025-01-10T10:45:00Z app.log"
+            ),
+            (false, true) => Ok(ComparePlan {
+                before: (specs(&self.paths), b),
+                after: (specs(&self.paths), a),
+            }),
+            (true, false) if self.split.is_some() => {
+                anyhow::bail!("--split cuts one log in two: give PATHS, not --before and --after")
+            }
+            (true, false) => Ok(ComparePlan {
+                before: (specs(&self.before), b),
+                after: (specs(&self.after), a),
+            }),
+            (true, true) => anyhow::bail!(
+                "no input: give --before PATHS --after PATHS, or PATHS with --split TIME\n\
+                 tip: faultline compare --before old.log --after new.log"
+            ),
+        }
+    }
+}
+
 impl AnalyzeArgs {
     /// The inputs: the paths, `-` as stdin, or stdin when none is given and it is piped.
     pub fn inputs(&self) -> Result<Vec<InputSpec>, String> {
@@ -244,34 +387,13 @@ impl AnalyzeArgs {
             }
             return Ok(vec![InputSpec::Stdin]);
         }
-        Ok(self
-            .paths
-            .iter()
-            .map(|p| {
-                if p.as_os_str() == "-" {
-                    InputSpec::Stdin
-                } else {
-                    InputSpec::Path(p.clone())
-                }
-            })
-            .collect())
+        Ok(specs(&self.paths))
     }
 
     /// The validated configuration.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut c = Config::with_patterns(&self.patterns)?;
-        if let Some(t) = self.threads {
-            c.threads = usize::from(t);
-        }
-        c.scan.chunk_size = self.chunk_size;
-        if let Some(m) = self.max_line {
-            c.scan.limits.max_line_len = m;
-        }
-        c.trends.bucket_ns = self.bucket;
-        let zone = match &self.tz {
-            None => jiff::tz::TimeZone::UTC,
-            Some(z) => jiff::tz::TimeZone::get(z).map_err(|e| anyhow::anyhow!("--tz {z}: {e}"))?,
-        };
+        let mut c = self.run.config()?;
+        let zone = self.run.zone()?;
         let now = jiff::Timestamp::now();
         let when = |v: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
             v.as_deref()
@@ -282,24 +404,125 @@ impl AnalyzeArgs {
         };
         c.scan.window.since = when(&self.since, "since")?;
         c.scan.window.until = when(&self.until, "until")?;
+        c.trends.by_source = self.by == Some(SplitBy::Source);
+        if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
+            anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");
+        }
+        Ok(c)
+    }
+}
+
+/// Parses every `--fail-on` list; `new` and `regressed` only where a comparison is made.
+pub fn thresholds(
+    lists: &[String],
+    config: &Config,
+    comparison: bool,
+) -> anyhow::Result<Thresholds> {
+    let mut all = Thresholds::default();
+    for l in lists {
+        let known = |id: &str| config.catalog().signatures.iter().any(|s| s.id == id);
+        all.extend(Thresholds::parse(l, known).map_err(|e| anyhow::anyhow!("--fail-on: {e}"))?);
+    }
+    if let (false, Some(r)) = (comparison, all.needs_comparison()) {
+        anyhow::bail!("--fail-on: '{r}' needs a before and an after: use faultline compare");
+    }
+    Ok(all)
+}
+
+impl RunArgs {
+    /// The zone of zone-less times (`--tz`, UTC by default).
+    pub fn zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
+        match &self.tz {
+            None => Ok(jiff::tz::TimeZone::UTC),
+            Some(z) => jiff::tz::TimeZone::get(z).map_err(|e| anyhow::anyhow!("--tz {z}: {e}")),
+        }
+    }
+
+    /// The validated configuration, without a time window.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut c = Config::with_patterns(&self.patterns)?;
+        if let Some(t) = self.threads {
+            c.threads = usize::from(t);
+        }
+        c.scan.chunk_size = self.chunk_size;
+        if let Some(m) = self.max_line {
+            c.scan.limits.max_line_len = m;
+        }
+        c.trends.bucket_ns = self.bucket;
         if self.tz.is_some() {
-            c.scan.limits.zone = Some(zone.clone());
+            c.scan.limits.zone = Some(self.zone()?);
         }
         c.scan.layout = self.input_format.layout();
         c.scan.year = self.year;
         c.scan.max_decompressed = self.max_decompressed as u64;
-        c.trends.by_source = self.by == Some(SplitBy::Source);
         if self.no_requests {
             c.without_requests();
         }
         for (k, u) in &self.latency_fields {
             c.add_latency_field(k, *u);
         }
-        if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
-            anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");
-        }
         Ok(c)
     }
+}
+
+/// Parses `--regressed-factor`: a number above 1.
+fn parse_factor(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
+        _ => Err(format!(
+            "'{s}': the factor must be a number of at least 1 (e.g. 2)"
+        )),
+    }
+}
+
+/// The unit of the last digit of a written time of day: `10:45:00.123` -> 1 ms, `10:45:00`
+/// -> 1 s, `10:45` -> 1 min; 1 ns for anything else (a date, a duration).
+pub fn precision_ns(s: &str) -> i64 {
+    let s = s.trim();
+    let Some(tod) = s.find(['T', 't', ' ']).map(|i| &s[i + 1..]) else {
+        return 1;
+    };
+    if let Some(dot) = tod.find(['.', ',']) {
+        let digits = tod[dot + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count()
+            .min(9);
+        return 10i64.pow(9 - digits as u32);
+    }
+    let clock = tod
+        .split(['Z', 'z', '+', '-', '['])
+        .next()
+        .unwrap_or_default();
+    match clock.matches(':').count() {
+        2 => 1_000_000_000,
+        1 => 60_000_000_000,
+        _ => 1,
+    }
+}
+
+/// Parses a `--before-window`/`--after-window` value, `FROM..TO`, into its bounds.
+pub fn parse_window(
+    s: &str,
+    now: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}': write FROM..TO (either end may be left out)"))?;
+    let end = |v: &str| {
+        let v = v.trim();
+        (!v.is_empty())
+            .then(|| parse_time_arg(v, now, zone))
+            .transpose()
+    };
+    let (a, b) = (end(a)?, end(b)?);
+    if let (Some(x), Some(y)) = (a, b) {
+        if x >= y {
+            return Err(format!("'{s}': the window ends before it starts"));
+        }
+    }
+    Ok((a, b))
 }
 
 #[cfg(test)]
@@ -378,6 +601,72 @@ mod tests {
             Cli::try_parse_from(["faultline", "analyze", "--latency-field", "duration"]).is_err()
         );
         assert!(Cli::try_parse_from(["faultline", "analyze", "--bucket", "0m"]).is_err());
+    }
+
+    #[test]
+    fn a_written_time_covers_its_last_digit() {
+        assert_eq!(precision_ns("2025-01-10T08:42:19.448Z"), 1_000_000);
+        assert_eq!(precision_ns("2025-01-10T08:42:19.448123+02:00"), 1_000);
+        assert_eq!(precision_ns("2025-01-10T08:42:19Z"), 1_000_000_000);
+        assert_eq!(precision_ns("2025-01-10 08:42:19"), 1_000_000_000);
+        assert_eq!(precision_ns("2025-01-10T08:42-05:00"), 60_000_000_000);
+        assert_eq!(precision_ns("2025-01-10"), 1);
+        assert_eq!(precision_ns("2h"), 1);
+    }
+
+    #[test]
+    fn compare_sides() {
+        let plan = |args: &[&str]| {
+            let mut v = vec!["faultline", "compare"];
+            v.extend_from_slice(args);
+            match Cli::try_parse_from(v) {
+                Ok(Cli {
+                    command: Command::Compare(c),
+                }) => c.plan().map_err(|e| e.to_string()),
+                Ok(_) => unreachable!(),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let p = plan(&["--split", "2025-01-10T10:45:00Z", "a.log"]).unwrap();
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap().as_nanosecond() as i64;
+        assert_eq!(p.before.1.end, Some(t("2025-01-10T10:45:01Z")));
+        assert_eq!(p.after.1.start, Some(t("2025-01-10T10:45:01Z")));
+        assert_eq!(p.before.0, vec![InputSpec::Path("a.log".into())]);
+        let p = plan(&["--before", "a.log", "b.log", "--after", "c.log"]).unwrap();
+        assert_eq!(p.before.0.len(), 2);
+        assert_eq!(p.after.1, Span::default());
+        let p = plan(&[
+            "--before-window",
+            "..2025-01-10T10:00:00Z",
+            "--after-window",
+            "2025-01-10T11:00:00Z..",
+            "a.log",
+        ])
+        .unwrap();
+        assert_eq!(p.before.1.start, None);
+        assert_eq!(p.after.1.start, Some(t("2025-01-10T11:00:00Z")));
+        assert!(plan(&["a.log"]).unwrap_err().contains("--split"));
+        assert!(plan(&[]).unwrap_err().contains("no input"));
+        assert!(plan(&["--before", "a.log"]).is_err());
+        assert!(plan(&["--before", "a", "--after", "b", "--split", "2h"])
+            .unwrap_err()
+            .contains("cuts one log"));
+        assert!(plan(&["--before", "a", "--after", "b", "c.log"]).is_err());
+        assert!(plan(&["--before-window", "10:00", "a.log"])
+            .unwrap_err()
+            .contains("FROM..TO"));
+        assert!(plan(&[
+            "--before-window",
+            "2025-01-10T11:00:00Z..2025-01-10T10:00:00Z",
+            "a.log"
+        ])
+        .unwrap_err()
+        .contains("ends before"));
+        assert!(plan(&["--regressed-factor", "0.5", "--split", "2h", "a.log"]).is_err());
+        assert!(
+            plan(&["--split", "2h", "--before-window", "..2h", "a.log"]).is_err(),
+            "--split and a window conflict"
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub mod aggregate;
 pub mod check;
 #[doc(hidden)]
 pub mod classify;
+pub mod compare;
 mod config;
 pub mod error;
 #[doc(hidden)]
@@ -57,6 +58,7 @@ pub mod input;
 #[doc(hidden)]
 pub mod pipeline;
 pub mod report;
+pub mod threshold;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -25,7 +25,7 @@ use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 pub use incident::IncidentOptions;
 pub use requests::RequestRows;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
-pub(crate) use trends::Timeline;
+pub(crate) use trends::{round3, round6, Timeline};
 pub use write::FrameFormat;
 
 /// Variants and locations of one signature listed in the report at most.
@@ -84,6 +84,8 @@ pub(crate) struct RequestCounts {
     pub with_latency: u64,
     pub unparsed_latency: u64,
     pub missing_latency: u64,
+    /// Every request's 5xx count and latency quantiles, with a time or without.
+    pub overall: trends::WindowStats,
 }
 
 impl Trends {
@@ -331,7 +333,13 @@ impl Summary {
         // mostly one thread's work in polars (quantiles group by group), so two cores run
         // them side by side.
         let (endpoints, timed) = rayon::join(
-            || trends::endpoints(&frames, &names).map_err(AggregateError::query("the endpoints")),
+            || -> Result<_, AggregateError> {
+                let endpoints = trends::endpoints(&frames, &names)
+                    .map_err(AggregateError::query("the endpoints"))?;
+                let overall =
+                    trends::overall(&frames).map_err(AggregateError::query("all requests"))?;
+                Ok((endpoints, overall))
+            },
             || -> Result<_, AggregateError> {
                 let timeline = trends::timeline(&frames, opts.bucket_ns)
                     .map_err(AggregateError::query("the timeline"))?;
@@ -347,7 +355,7 @@ impl Summary {
                 Ok((timeline, incidents, by_source))
             },
         );
-        let (endpoints, (timeline, incidents, by_source)) = (endpoints?, timed?);
+        let ((endpoints, overall), (timeline, incidents, by_source)) = (endpoints?, timed?);
         Ok(Trends {
             frames,
             names,
@@ -360,6 +368,7 @@ impl Summary {
                 with_latency,
                 unparsed_latency,
                 missing_latency,
+                overall,
             },
         })
     }

@@ -377,7 +377,8 @@ pub struct Timeline {
     pub buckets: Vec<TimelineBucket>,
 }
 
-fn round6(v: f64) -> f64 {
+/// Rounds to 6 decimals, for rates.
+pub fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
@@ -417,6 +418,24 @@ pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
     let (q, _) = with_latency!(f, latency, |c, cmp, ms| linear_quantiles(
         &mut present_values(c),
         &qs,
+        cmp,
+        ms
+    ));
+    Ok(WindowStats {
+        requests: is_5xx.len() as u64,
+        errors_5xx: is_5xx.bool()?.sum().unwrap_or(0) as u64,
+        p50_ms: q[0].map(round3),
+        p99_ms: q[1].map(round3),
+    })
+}
+
+/// Requests, 5xx and p50/p99 latency of every request, with a time or without.
+pub fn overall(f: &Frames) -> PolarsResult<WindowStats> {
+    let is_5xx = f.requests.column("is_5xx")?;
+    let latency = f.requests.column("latency")?.as_materialized_series();
+    let (q, _) = with_latency!(f, latency, |c, cmp, ms| linear_quantiles(
+        &mut present_values(c),
+        &[0.5, 0.99],
         cmp,
         ms
     ));
@@ -513,7 +532,7 @@ pub fn by_source(f: &Frames) -> PolarsResult<Vec<SourceReport>> {
 }
 
 /// Request statistics of a time window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WindowStats {
     /// Requests in the window.
     pub requests: u64,

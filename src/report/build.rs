@@ -1,7 +1,7 @@
 //! The report built from what the aggregation counted: everything sorted (count descending,
 //! then name), the long lists cut, the notes that say what could not be computed.
 
-use crate::aggregate::{Summary, TrendOptions, Trends, MAX_EXCEPTION_GROUPS, MAX_KEPT};
+use crate::aggregate::{round6, Summary, TrendOptions, Trends, MAX_EXCEPTION_GROUPS, MAX_KEPT};
 use crate::classify::Catalog;
 use crate::error::AggregateError;
 use crate::framing::{format_rfc3339, Nanos};
@@ -26,6 +26,10 @@ pub(crate) fn build(
         with_latency: q.with_latency,
         unparsed_latency: q.unparsed_latency,
         missing_latency: q.missing_latency,
+        errors_5xx: q.overall.errors_5xx,
+        error_rate: (q.count > 0).then(|| round6(q.overall.errors_5xx as f64 / q.count as f64)),
+        p50_ms: q.overall.p50_ms,
+        p99_ms: q.overall.p99_ms,
         bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
     };
     if q.count == 0 {

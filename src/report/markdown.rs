@@ -18,6 +18,8 @@ fn text(c: &Cell) -> String {
         Cell::Count(n) => n.to_string(),
         Cell::Time(v) => t(v),
         Cell::Ms(v) => ms(*v),
+        Cell::Rate(v) => sections::percent(*v),
+        Cell::Ratio(v) => sections::times(*v),
         Cell::Location(l) => l.as_ref().map_or("-".to_string(), |l| {
             format!("`{}:{}` in `{}`", l.file, l.line, l.function)
         }),
@@ -25,7 +27,7 @@ fn text(c: &Cell) -> String {
 }
 
 /// The first `limit` rows of a section as a Markdown table.
-fn table(out: &mut String, s: &Section, limit: usize) {
+pub(crate) fn table(out: &mut String, s: &Section, limit: usize) {
     let _ = writeln!(out, "| {} |", s.header.join(" | "));
     let _ = writeln!(
         out,
@@ -39,7 +41,7 @@ fn table(out: &mut String, s: &Section, limit: usize) {
     out.push('\n');
 }
 
-fn ms(v: Option<f64>) -> String {
+pub(crate) fn ms(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
         Some(x) if x >= 1000.0 => format!("{:.2} s", x / 1000.0),

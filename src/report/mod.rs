@@ -3,9 +3,9 @@
 //! Renderers never see framing or aggregation types: they get a [`Report`] and return bytes.
 
 mod build;
-mod markdown;
+pub(crate) mod markdown;
 pub mod sections;
-mod table;
+pub(crate) mod table;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,6 +14,7 @@ pub(crate) use build::build;
 pub use markdown::render_markdown;
 pub use table::{render_catalog, render_table};
 
+pub(crate) use crate::aggregate::round3;
 pub use crate::aggregate::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
 
 /// The JSON schema name and version.
@@ -60,6 +61,18 @@ pub struct RequestSummary {
     pub unparsed_latency: u64,
     /// Without a latency field.
     pub missing_latency: u64,
+    /// Responses with status 500-599, of every request line.
+    #[serde(default)]
+    pub errors_5xx: u64,
+    /// `errors_5xx / count`.
+    #[serde(default)]
+    pub error_rate: Option<f64>,
+    /// Median latency of every request, linear interpolation.
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency of every request.
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
     /// The time bucket of the timeline, in seconds.
     pub bucket_seconds: u64,
 }

@@ -22,6 +22,25 @@ pub enum Cell {
     Ms(Option<f64>),
     /// A code location, or none.
     Location(Option<CodeLocation>),
+    /// A fraction shown as a percentage (an error rate), or none.
+    Rate(Option<f64>),
+    /// A ratio of two values (after / before), or none.
+    Ratio(Option<f64>),
+}
+
+/// A fraction as a percentage: `0.0123` -> `1.23%`.
+pub fn percent(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |x| format!("{:.2}%", x * 100.0))
+}
+
+/// A ratio: `0.0016` -> `0.0016x`, `400` -> `400x`; three significant digits below 100.
+pub fn times(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x >= 100.0 => format!("{x:.0}x"),
+        Some(x) if x >= 1.0 => format!("{x:.2}x"),
+        Some(x) => format!("{x:.3}x"),
+    }
 }
 
 /// A table of the report: its header and rows.

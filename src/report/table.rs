@@ -14,7 +14,7 @@ fn new_table(header: &[&str]) -> Table {
     t
 }
 
-fn time(t: &Option<String>) -> String {
+pub(crate) fn time(t: &Option<String>) -> String {
     t.as_deref().map_or_else(|| "-".to_string(), short_time)
 }
 
@@ -27,6 +27,8 @@ fn text(c: &Cell) -> String {
         Cell::Count(n) => n.to_string(),
         Cell::Time(t) => time(t),
         Cell::Ms(v) => v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}")),
+        Cell::Rate(v) => sections::percent(*v),
+        Cell::Ratio(v) => sections::times(*v),
         Cell::Location(l) => l.as_ref().map_or_else(
             || "-".to_string(),
             |l| format!("{}:{} in {}", short_path(&l.file), l.line, l.function),
@@ -36,7 +38,7 @@ fn text(c: &Cell) -> String {
 
 /// The first `limit` rows of a section as a table, after its title; a latency column's
 /// header says its unit.
-fn push_section(out: &mut String, title: Option<&str>, s: &Section, limit: usize) {
+pub(crate) fn push_section(out: &mut String, title: Option<&str>, s: &Section, limit: usize) {
     if let Some(title) = title {
         out.push_str(&format!("\n{title}\n"));
     }
