@@ -466,8 +466,8 @@ fn parse_latency(v: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::EndpointReport;
     use crate::report::{RequestSummary, SignatureReport};
-    use crate::EndpointReport;
 
     fn known(id: &str) -> bool {
         matches!(id, "websocket-not-accepted" | "missing-settings-attribute")

@@ -8,3 +8,4 @@ mod determinism;
 mod hostile;
 mod layouts;
 mod trends;
+mod workflows;

@@ -257,7 +257,7 @@ mod tests {
         );
         let t = render_compare_table(&c);
         assert!(
-            t.contains("before: 2025-01-10 10:00:00 to 2025-01-10 11:00:00 (1.00 h)"),
+            t.contains("before: 2025-01-10 10:00:00 to 2025-01-10 10:59:59 (1.00 h)"),
             "{t}"
         );
         assert!(t.contains("websocket-not-accepted"), "{t}");

@@ -1,0 +1,352 @@
+//! The workflows around a report: verify a fix (`compare`), alert (`--fail-on`), and the exit
+//! status of each.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// The sample's deploy line is at 08:52:00; the incident's last record at 08:40:12.
+const DEPLOY: &str = "2025-01-10T08:51:59Z";
+
+fn incident_log() -> String {
+    samples()
+        .join("render-incident.log")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Runs the binary; (exit code, stdout, stderr).
+fn run(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
+    let mut cmd = faultline();
+    cmd.args(args);
+    if let Some(input) = stdin {
+        cmd.write_stdin(input.to_vec());
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    (
+        out.status.code().expect("exited, not killed by a signal"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+fn status_of<'a>(c: &'a Value, id: &str) -> &'a str {
+    c["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not in {c}"))["status"]
+        .as_str()
+        .unwrap()
+}
+
+/// Healthy traffic in the sample's format: requests at ~13 ms, one unrelated warning.
+fn healthy_log(dir: &Path) -> String {
+    let mut s = String::new();
+    for i in 0..40 {
+        s.push_str(&format!(
+            "2025-01-10 07:{:02}:{:02},{:03} - app.middleware.timing - INFO - request method=GET \
+             path=/api/v1/health status=200 duration_ms={}.{:02} client=10.0.0.{}\n",
+            i / 2,
+            (i * 29) % 60,
+            i * 7 % 1000,
+            12 + i % 3,
+            i * 13 % 100,
+            i % 9
+        ));
+    }
+    s.push_str("2025-01-10 07:30:00,000 - app.cache - WARNING - cache miss ratio 0.31\n");
+    let p = dir.join("healthy.log");
+    std::fs::write(&p, s).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn analyze_exit_status_follows_the_thresholds() {
+    let log = incident_log();
+    // The sample has 3 WebSocket records.
+    let (code, _, err) = run(
+        &["analyze", "--fail-on", "websocket-not-accepted>0", &log],
+        None,
+    );
+    assert_eq!(code, 3, "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("faultline: threshold breached:"))
+            .count(),
+        1,
+        "{err}"
+    );
+    let (code, out, err) = run(
+        &[
+            "analyze",
+            "-f",
+            "json",
+            "--fail-on",
+            "websocket-not-accepted>100, p99>60s",
+            &log,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    // The report is written whatever the thresholds say.
+    let r = json(&out);
+    assert!(r["requests"]["p99_ms"].as_f64().unwrap() > 1000.0);
+    assert!(r["requests"]["errors_5xx"].as_u64().unwrap() > 0);
+    // Two breaches, two lines, in the order given.
+    let (code, _, err) = run(
+        &[
+            "analyze",
+            "--fail-on",
+            "error-rate>1%",
+            "--fail-on",
+            "p99>2s,endpoint:GET /api/v1/health:p99>60s",
+            &log,
+        ],
+        None,
+    );
+    assert_eq!(code, 3);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("error-rate>1%"), "{err}");
+    assert!(lines[1].contains("p99>2s"), "{err}");
+    // A breach outranks an unreadable input; without a breach the input error is 1.
+    let (code, _, err) = run(
+        &[
+            "analyze",
+            "--fail-on",
+            "any-signature>2",
+            &log,
+            "/nonexistent/x.log",
+        ],
+        None,
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("/nonexistent/x.log"), "{err}");
+    let (code, _, _) = run(
+        &[
+            "analyze",
+            "--fail-on",
+            "any-signature>100",
+            &log,
+            "/nonexistent/x.log",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn a_bad_threshold_is_a_usage_error_that_points_at_it() {
+    let log = incident_log();
+    let (code, out, err) = run(
+        &[
+            "analyze",
+            "--fail-on",
+            "websocket-not-accepted>0,p98>2s",
+            &log,
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "nothing is analysed: {out}");
+    assert!(err.contains("unknown metric 'p98'"), "{err}");
+    assert!(err.contains(&format!("\n{}^^^\n", " ".repeat(27))), "{err}");
+    let (code, _, err) = run(&["analyze", "--fail-on", "new", &log], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("faultline compare"), "{err}");
+    let (code, _, err) = run(&["analyze", "--fail-on", "websocket>0", &log], None);
+    assert_eq!(
+        code, 2,
+        "an unknown signature id is a typo, not a silent pass"
+    );
+    assert!(err.contains("'websocket'"), "{err}");
+}
+
+#[test]
+fn compare_split_after_the_deploy_resolves_the_incident() {
+    let log = incident_log();
+    let (code, out, err) = run(
+        &[
+            "compare",
+            "--split",
+            DEPLOY,
+            "-f",
+            "json",
+            "--fail-on",
+            "new,regressed",
+            &log,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let c = json(&out);
+    assert_eq!(c["schema"], "faultline.compare/v1");
+    for id in [
+        "websocket-not-accepted",
+        "missing-settings-attribute",
+        "url-not-string",
+        "datetime-float-mismatch",
+    ] {
+        assert_eq!(status_of(&c, id), "resolved", "{id}");
+    }
+    assert_eq!(c["after"]["errors_5xx"], 0);
+    assert!(c["before"]["errors_5xx"].as_u64().unwrap() > 0);
+    // Each side's figures are those of analyze over the same window.
+    let (_, after, _) = run(
+        &[
+            "analyze",
+            "-f",
+            "json",
+            "--since",
+            "2025-01-10T08:52:00Z",
+            &log,
+        ],
+        None,
+    );
+    let after = json(&after);
+    assert_eq!(c["after"]["p99_ms"], after["requests"]["p99_ms"]);
+    assert_eq!(c["after"]["requests"], after["requests"]["count"]);
+    let (_, before, _) = run(
+        &[
+            "analyze",
+            "-f",
+            "json",
+            "--until",
+            "2025-01-10T08:52:00Z",
+            &log,
+        ],
+        None,
+    );
+    assert_eq!(c["before"]["p99_ms"], json(&before)["requests"]["p99_ms"]);
+    let ratio = c["p99_ratio"].as_f64().unwrap();
+    assert!(ratio < 0.01, "p99 fell by more than 100x: {ratio}");
+    // The same log through stdin: read once, cut twice.
+    let bytes = std::fs::read(&log).unwrap();
+    let (code, piped, err) = run(
+        &["compare", "--split", DEPLOY, "-f", "json", "-"],
+        Some(&bytes),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&piped)["signatures"], c["signatures"]);
+    assert_eq!(json(&piped)["endpoints"], c["endpoints"]);
+    // Markdown, ready for a postmortem.
+    let (_, md, _) = run(
+        &["compare", "--split", DEPLOY, "-f", "markdown", &log],
+        None,
+    );
+    assert!(md.starts_with("## Before / After\n"), "{md}");
+    assert!(
+        md.contains("| websocket-not-accepted | resolved | 3 |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn compare_healthy_against_incident_finds_new_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let healthy = healthy_log(dir.path());
+    let log = incident_log();
+    let (code, out, err) = run(
+        &[
+            "compare",
+            "--before",
+            &healthy,
+            "--after",
+            &log,
+            "--fail-on",
+            "new,regressed",
+        ],
+        None,
+    );
+    assert_eq!(code, 3, "{err}");
+    let breach: Vec<&str> = err.lines().collect();
+    assert_eq!(breach.len(), 1, "{err}");
+    assert!(breach[0].contains("threshold breached: new ("), "{err}");
+    assert!(breach[0].contains("websocket-not-accepted"), "{err}");
+    assert!(out.contains("websocket-not-accepted"), "{out}");
+    // Regressed only: nothing was seen on both sides, so nothing regressed.
+    let (code, _, err) = run(
+        &[
+            "compare",
+            "--before",
+            &healthy,
+            "--after",
+            &log,
+            "--fail-on",
+            "regressed",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    // Thresholds other than new/regressed are checked on the after side.
+    let (code, _, err) = run(
+        &[
+            "compare",
+            "--before",
+            &log,
+            "--after",
+            &healthy,
+            "--fail-on",
+            "p99>100ms",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "the healthy side is fast: {err}");
+    let (code, _, _) = run(
+        &[
+            "compare",
+            "--before",
+            &healthy,
+            "--after",
+            &log,
+            "--fail-on",
+            "p99>100ms",
+        ],
+        None,
+    );
+    assert_eq!(code, 3);
+}
+
+#[test]
+fn compare_usage_errors_exit_2() {
+    let log = incident_log();
+    for args in [
+        vec!["compare", log.as_str()],
+        vec!["compare", "--before", log.as_str()],
+        vec!["compare", "--split", "yesterday", log.as_str()],
+        vec!["compare", "--split", DEPLOY, "-f", "csv", log.as_str()],
+        vec![
+            "compare",
+            "--split",
+            DEPLOY,
+            "--fail-on",
+            "p99>",
+            log.as_str(),
+        ],
+    ] {
+        let (code, out, err) = run(&args, None);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(
+            err.starts_with("faultline: ") || err.starts_with("error: "),
+            "{err}"
+        );
+    }
+    // An unreadable side is an input error (1), the comparison is still printed.
+    let (code, out, err) = run(
+        &["compare", "--before", "/nonexistent/x.log", "--after", &log],
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.contains("new"), "{out}");
+}
