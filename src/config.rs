@@ -88,9 +88,23 @@ pub struct ScanOptions {
     /// Decompressed bytes read from one compressed input at most (a decompression bomb
     /// stops there with an error). By default 64 GiB.
     pub max_decompressed: u64,
+    /// The memory a run aims to stay within, in bytes: request rows are kept (exact
+    /// quantiles) up to a third of it, then folded into sketches (quantiles within 0.5%).
+    /// `None` keeps every row. By default 1 GiB.
+    pub memory: Option<u64>,
 }
 
+/// The default of [`ScanOptions::memory`]: 1 GiB.
+pub const DEFAULT_MEMORY: u64 = 1 << 30;
+
 impl ScanOptions {
+    /// The bytes of request rows kept before they are folded into sketches: a third of the
+    /// memory budget (the frames and the quantiles' buffers take about as much again at the
+    /// aggregation's peak).
+    pub fn rows_budget(&self) -> Option<u64> {
+        self.memory.map(|m| m / 3)
+    }
+
     /// The size of the chunks a buffer of `len` bytes is split into: the option, or eight a
     /// thread, within 256 KiB and 16 MiB.
     pub fn chunk_for(&self, len: usize) -> usize {
@@ -111,6 +125,7 @@ impl Default for ScanOptions {
             layout: None,
             year: None,
             max_decompressed: 64 << 30,
+            memory: Some(DEFAULT_MEMORY),
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use rayon::prelude::*;
 
-use crate::aggregate::Summary;
+use crate::aggregate::{Budget, Summary};
 use crate::classify::RecordStep;
 use crate::config::Config;
 use crate::error::InputError;
@@ -41,6 +41,7 @@ fn scan_buffer(
     st: &mut Stitcher,
     cfg: &Config,
     limits: &Limits,
+    budget: &Budget,
 ) -> Summary {
     let chunks = split_lines(buf, cfg.scan.chunk_for(buf.len()));
     let outs: Vec<_> = chunks
@@ -56,6 +57,7 @@ fn scan_buffer(
             if let Some(m) = map {
                 m.release(chunk);
             }
+            budget.charge(&mut sum);
             (sum, out)
         })
         .collect();
@@ -69,6 +71,9 @@ fn scan_buffer(
         st.absorb(out, limits, &mut |r: &Record<'_>| {
             handle(r, cfg, &mut stitched, &mut step)
         });
+        // Every row is charged once, so whether the run goes to sketches depends on the
+        // number of requests only, not on where the chunks were cut.
+        budget.charge(&mut stitched);
         parts.push(stitched);
         parts.push(sum);
     }
@@ -79,6 +84,7 @@ fn scan_buffer(
 /// file to file of a rotated set), its unwrapper, and what it counted.
 struct SourceScan<'c> {
     cfg: &'c Config,
+    budget: &'c Budget,
     /// The options' limits with the current part's learned prefix and year.
     limits: Limits,
     st: Stitcher,
@@ -115,7 +121,7 @@ impl SourceScan<'_> {
 
     /// Frames and classifies a buffer of text lines (in `map`, when mapped).
     fn text(&mut self, buf: &[u8], map: Option<&Mapped>) {
-        let s = scan_buffer(buf, map, &mut self.st, self.cfg, &self.limits);
+        let s = scan_buffer(buf, map, &mut self.st, self.cfg, &self.limits, self.budget);
         self.total.merge(s);
     }
 
@@ -136,7 +142,7 @@ impl SourceScan<'_> {
         }
         for i in 1..=blocks.len() {
             let mut next = Vec::new();
-            let (st, cfg, limits) = (&mut self.st, self.cfg, &self.limits);
+            let (st, cfg, limits, budget) = (&mut self.st, self.cfg, &self.limits, self.budget);
             let ((), s) = rayon::join(
                 || {
                     if let Some(b) = blocks.get(i) {
@@ -146,7 +152,7 @@ impl SourceScan<'_> {
                         }
                     }
                 },
-                || scan_buffer(&cur, None, st, cfg, limits),
+                || scan_buffer(&cur, None, st, cfg, limits, budget),
             );
             self.total.merge(s);
             cur = next;
@@ -212,8 +218,19 @@ const HEAD: usize = 64 << 10;
 /// Analyses one source (a rotated set as one stream). Returns what could be counted, and the
 /// errors that stopped a part early or skipped it.
 pub fn scan_source(src: &Source, cfg: &Config) -> (Summary, Vec<InputError>) {
+    scan_source_within(src, cfg, &budget(cfg))
+}
+
+/// The run's memory budget for request rows.
+fn budget(cfg: &Config) -> Budget {
+    Budget::new(cfg.scan.rows_budget(), cfg.trends.bucket_ns)
+}
+
+/// [`scan_source`], its request rows charged to `budget`.
+fn scan_source_within(src: &Source, cfg: &Config, budget: &Budget) -> (Summary, Vec<InputError>) {
     let mut scan = SourceScan {
         cfg,
+        budget,
         limits: cfg.scan.limits.clone(),
         st: Stitcher::new(),
         unwrap: None,
@@ -228,6 +245,7 @@ pub fn scan_source(src: &Source, cfg: &Config) -> (Summary, Vec<InputError>) {
     let mut rest = Summary::new();
     let mut step = RecordStep::new(&cfg.classifier);
     let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
+    budget.charge(&mut rest);
     total.merge(rest);
     total.frame = stats;
     total.files = src.parts().len() as u64;
@@ -237,7 +255,11 @@ pub fn scan_source(src: &Source, cfg: &Config) -> (Summary, Vec<InputError>) {
 
 /// Analyses every source in parallel and merges the results in source order.
 pub fn scan_all(sources: &[Source], cfg: &Config) -> (Summary, Vec<InputError>) {
-    let results: Vec<_> = sources.par_iter().map(|s| scan_source(s, cfg)).collect();
+    let budget = budget(cfg);
+    let results: Vec<_> = sources
+        .par_iter()
+        .map(|s| scan_source_within(s, cfg, &budget))
+        .collect();
     let mut total = Summary::new();
     let mut errors = Vec::new();
     for (s, e) in results {

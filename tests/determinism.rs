@@ -143,3 +143,78 @@ proptest! {
         prop_assert_eq!(json(&p, threads, Some(chunk), None, false), base);
     }
 }
+
+/// Past the memory budget the quantiles come from sketches: the report is still the same
+/// whatever the threads, chunks or read path, its counts are the exact run's, and its
+/// quantiles are within the sketch's stated error of the exact ones.
+#[test]
+fn sketched_reports_do_not_depend_on_chunking_and_stay_within_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = corpus_of(dir.path(), 200);
+    let run = |threads: usize, chunk: Option<usize>, memory: Option<u64>, stream: bool| {
+        let mut c = Config::new().unwrap();
+        c.threads = threads;
+        c.scan.chunk_size = chunk;
+        c.scan.memory = memory;
+        c.scan.block_size = 64 << 10;
+        let out = if stream {
+            streamed(&p, &c)
+        } else {
+            mapped(&p, &c)
+        };
+        serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+    };
+    // A third of 660 bytes: ten rows, then sketches.
+    let small = Some(660);
+    let base = run(1, Some(64 << 20), small, false);
+    let note = base["notes"].to_string();
+    assert!(note.contains("memory budget"), "{note}");
+    assert_eq!(run(2, Some(4096), small, false), base);
+    assert_eq!(run(3, Some(777), small, true), base);
+    let exact = run(2, None, None, false);
+    assert!(!exact["notes"].to_string().contains("memory budget"));
+    for key in ["signatures", "exceptions", "input"] {
+        assert_eq!(base[key], exact[key], "{key}");
+    }
+    assert_eq!(base["requests"]["count"], exact["requests"]["count"]);
+    assert_eq!(
+        base["requests"]["errors_5xx"],
+        exact["requests"]["errors_5xx"]
+    );
+    let close =
+        |a: &serde_json::Value, b: &serde_json::Value, what: &str| match (a.as_f64(), b.as_f64()) {
+            (Some(x), Some(y)) => assert!(
+                (x - y).abs() <= faultline::aggregate::ALPHA * y + 1e-9,
+                "{what}: {x} vs exact {y}"
+            ),
+            _ => assert_eq!(a, b, "{what}"),
+        };
+    close(
+        &base["requests"]["p99_ms"],
+        &exact["requests"]["p99_ms"],
+        "p99",
+    );
+    let (e, x) = (
+        base["endpoints"].as_array().unwrap(),
+        exact["endpoints"].as_array().unwrap(),
+    );
+    assert_eq!(e.len(), x.len());
+    for (e, x) in e.iter().zip(x) {
+        assert_eq!(e["endpoint"], x["endpoint"]);
+        assert_eq!(e["count"], x["count"]);
+        assert_eq!(e["max_ms"], x["max_ms"]);
+        for q in ["p50_ms", "p95_ms", "p99_ms"] {
+            close(&e[q], &x[q], q);
+        }
+    }
+    let (t, x) = (
+        base["timeline"].as_array().unwrap(),
+        exact["timeline"].as_array().unwrap(),
+    );
+    assert_eq!(t.len(), x.len());
+    for (t, x) in t.iter().zip(x) {
+        assert_eq!(t["requests"], x["requests"]);
+        assert_eq!(t["signatures"], x["signatures"]);
+        close(&t["p99_ms"], &x["p99_ms"], "bucket p99");
+    }
+}

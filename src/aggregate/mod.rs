@@ -9,6 +9,7 @@ mod frames;
 mod incident;
 mod requests;
 mod rows;
+mod sketch;
 mod trends;
 mod write;
 
@@ -25,6 +26,7 @@ use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 pub use incident::IncidentOptions;
 pub use requests::RequestRows;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
+pub use sketch::{Budget, RequestSketches, ALPHA};
 pub(crate) use trends::{round3, round6, Timeline};
 pub use write::FrameFormat;
 
@@ -86,6 +88,8 @@ pub(crate) struct RequestCounts {
     pub missing_latency: u64,
     /// Every request's 5xx count and latency quantiles, with a time or without.
     pub overall: trends::WindowStats,
+    /// The latency quantiles are estimates from sketches (the rows passed the budget).
+    pub sketched: bool,
 }
 
 impl Trends {
@@ -166,6 +170,8 @@ pub struct Summary {
     pub files: u64,
     /// Request rows.
     pub requests: RequestRows,
+    /// Requests folded into sketches once the rows passed the memory budget.
+    pub sketches: RequestSketches,
     /// Classified records, one row each, block after block in input order: a chunk's rows
     /// stay in its block when summaries merge (appending the 280 k events of a 1 GiB log into
     /// one vector took 8-10 ms while the other core waited).
@@ -247,8 +253,19 @@ impl Summary {
     /// Adds `o` into `self`.
     pub fn merge(&mut self, mut o: Summary) {
         let rows = std::mem::take(&mut o.requests);
+        let sketches = std::mem::take(&mut o.sketches);
         self.merge_counts(o);
         self.requests.merge(rows);
+        self.sketches.merge(sketches);
+        if self.sketches.is_active() {
+            let b = self.sketches.bucket_ns();
+            self.fold_requests(b);
+        }
+    }
+
+    /// Moves the request rows into the sketches, bucketed by `bucket_ns`.
+    pub fn fold_requests(&mut self, bucket_ns: i64) {
+        self.sketches.fold(&mut self.requests, bucket_ns);
     }
 
     /// Merges `parts` in order into one summary, as successive [`Summary::merge`]s would; the
@@ -258,9 +275,14 @@ impl Summary {
         let mut rows = Vec::with_capacity(parts.len());
         for mut p in parts {
             rows.push(std::mem::take(&mut p.requests));
+            total.sketches.merge(std::mem::take(&mut p.sketches));
             total.merge_counts(p);
         }
         total.requests = RequestRows::concat(rows);
+        if total.sketches.is_active() {
+            let b = total.sketches.bucket_ns();
+            total.fold_requests(b);
+        }
         total
     }
 
@@ -308,32 +330,51 @@ impl Summary {
     }
 
     /// Aggregates the trends with polars: the request and event rows are taken out of the
-    /// summary into the frames.
+    /// summary into the frames. Past the memory budget the request figures come from the
+    /// sketches instead, and the `requests` frame is empty.
     pub fn trends(
         &mut self,
         catalog: &Catalog,
         opts: &TrendOptions,
     ) -> Result<Trends, AggregateError> {
+        if self.sketches.is_active() {
+            self.fold_requests(opts.bucket_ns);
+        }
+        let sketches = std::mem::take(&mut self.sketches);
         let requests = std::mem::take(&mut self.requests);
         let events = std::mem::take(&mut self.events);
-        let (count, names) = (requests.len() as u64, requests.endpoints.clone());
         let (unparsed_latency, missing_latency) =
             (requests.unparsed_latency, requests.missing_latency);
+        let (count, names) = match sketches.is_active() {
+            true => (sketches.requests(), Vec::new()),
+            false => (requests.len() as u64, requests.endpoints.clone()),
+        };
         // The frame takes the request blocks over as its columns' chunks, compact as they
         // are, so memory peaks at the rows plus a bit a request (5xx), not at two copies.
         let frames = frames::frames(requests, &events, catalog)
             .map_err(AggregateError::query("building the frames"))?;
         drop(events);
+        let source = match sketches.is_active() {
+            true => RequestSource::Sketches(&sketches),
+            false => RequestSource::Frames(&frames),
+        };
         // Missing latencies are the column's nulls (polars counts them as it builds it).
-        let with_latency = frames
-            .requests
-            .column("latency")
-            .map_or(0, |c| c.len() - c.null_count()) as u64;
+        let with_latency = match source {
+            RequestSource::Sketches(s) => s.with_latency(),
+            RequestSource::Frames(f) => {
+                f.requests
+                    .column("latency")
+                    .map_or(0, |c| c.len() - c.null_count()) as u64
+            }
+        };
         // Endpoints on one side, the timeline and then its incidents on the other: each is
         // mostly one thread's work in polars (quantiles group by group), so two cores run
         // them side by side.
         let (endpoints, timed) = rayon::join(
             || -> Result<_, AggregateError> {
+                if let RequestSource::Sketches(s) = source {
+                    return Ok((s.endpoint_reports(), s.overall()));
+                }
                 let endpoints = trends::endpoints(&frames, &names)
                     .map_err(AggregateError::query("the endpoints"))?;
                 let overall =
@@ -341,11 +382,16 @@ impl Summary {
                 Ok((endpoints, overall))
             },
             || -> Result<_, AggregateError> {
-                let timeline = trends::timeline(&frames, opts.bucket_ns)
-                    .map_err(AggregateError::query("the timeline"))?;
+                let timeline = match source {
+                    RequestSource::Sketches(s) => {
+                        trends::timeline_of(&frames, s.bucket_rows(), opts.bucket_ns)
+                    }
+                    RequestSource::Frames(f) => trends::timeline(f, opts.bucket_ns),
+                }
+                .map_err(AggregateError::query("the timeline"))?;
                 let mut incidents = Vec::new();
                 for w in incident::detect(&timeline, &opts.incident) {
-                    incidents.push(incident_report(&frames, &timeline, w, opts)?);
+                    incidents.push(incident_report(&frames, source, &timeline, w, opts)?);
                 }
                 let by_source = match opts.by_source {
                     true => trends::by_source(&frames)
@@ -369,13 +415,31 @@ impl Summary {
                 unparsed_latency,
                 missing_latency,
                 overall,
+                sketched: sketches.is_active(),
             },
         })
     }
 }
 
+/// Where the request figures come from: the rows' frames (exact), or the sketches.
+#[derive(Clone, Copy)]
+enum RequestSource<'a> {
+    Frames(&'a frames::Frames),
+    Sketches(&'a RequestSketches),
+}
+
+impl RequestSource<'_> {
+    fn window(self, start: i64, end: i64) -> polars::prelude::PolarsResult<trends::WindowStats> {
+        match self {
+            RequestSource::Frames(f) => trends::window(f, start, end),
+            RequestSource::Sketches(s) => Ok(s.window(start, end)),
+        }
+    }
+}
+
 fn incident_report(
     f: &frames::Frames,
+    req: RequestSource<'_>,
     tl: &Timeline,
     w: incident::Window,
     opts: &TrendOptions,
@@ -389,15 +453,10 @@ fn incident_report(
     // polars (a slice's quantiles), and they came after the timeline, alone (40 ms of a
     // 1 GiB run on two cores; 25 ms side by side).
     let ((during, before), (after, signatures)) = rayon::join(
+        || rayon::join(|| req.window(start, end), || req.window(base_start, start)),
         || {
             rayon::join(
-                || trends::window(f, start, end),
-                || trends::window(f, base_start, start),
-            )
-        },
-        || {
-            rayon::join(
-                || trends::window(f, end, last_bucket.saturating_add(b)),
+                || req.window(end, last_bucket.saturating_add(b)),
                 || trends::signatures_in(f, start, end),
             )
         },

@@ -254,11 +254,11 @@ fn bucketed(lf: LazyFrame, time: Expr, bucket_ns: i64) -> LazyFrame {
 }
 
 /// One time bucket's requests: its start (nanoseconds), requests, 5xx and p50/p95/p99.
-struct BucketRow {
-    start: i64,
-    requests: u64,
-    errors_5xx: u64,
-    quantiles: Vec<Option<f64>>,
+pub(crate) struct BucketRow {
+    pub start: i64,
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub quantiles: Vec<Option<f64>>,
 }
 
 /// The timeline's request rows.
@@ -323,7 +323,15 @@ fn bucket_rows<T: PolarsNumericType>(
 /// Per time bucket: requests, 5xx, error rate, p50/p95/p99, and count per signature.
 /// Buckets with neither a request nor a signature are left out.
 pub fn timeline(f: &Frames, bucket_ns: i64) -> PolarsResult<Timeline> {
-    let req = sorted_buckets(f, bucket_ns)?;
+    timeline_of(f, sorted_buckets(f, bucket_ns)?, bucket_ns)
+}
+
+/// [`timeline`] with the buckets' request rows `req` (in order of start) computed elsewhere.
+pub(crate) fn timeline_of(
+    f: &Frames,
+    req: Vec<BucketRow>,
+    bucket_ns: i64,
+) -> PolarsResult<Timeline> {
     let sig = f
         .signature_counts(
             bucketed(f.events.clone().lazy(), col("time"), bucket_ns),

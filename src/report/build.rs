@@ -32,6 +32,13 @@ pub(crate) fn build(
         p99_ms: q.overall.p99_ms,
         bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
     };
+    if q.sketched {
+        report.notes.push(format!(
+            "the request rows passed the memory budget (--memory): latency quantiles are \
+             estimates within {}% of the exact values; counts are exact",
+            crate::aggregate::ALPHA * 100.0
+        ));
+    }
     if q.count == 0 {
         report.notes.push(
             "no request lines found: endpoints, latency and incidents need access or request lines"
