@@ -26,6 +26,10 @@ pub enum Command {
     /// Put two logs (or two windows of one) side by side: what was resolved, what is new,
     /// latency and errors before and after.
     Compare(CompareArgs),
+    /// Follow a live log on stdin (`kubectl logs -f ... | faultline watch`): a summary every
+    /// interval, new signatures and breached thresholds at once, the full report at Ctrl-C
+    /// or at the end of the input.
+    Watch(WatchArgs),
     /// List the signature catalog with its remediations.
     Signatures(SignaturesArgs),
 }
@@ -93,6 +97,27 @@ pub struct CompareArgs {
     pub output: Option<PathBuf>,
     /// Exit with status 3 on a breach: `new`, `regressed`, and any `analyze` threshold,
     /// checked on the after side (`new,regressed,p99>1s`).
+    #[arg(long = "fail-on", value_name = "EXPRS")]
+    pub fail_on: Vec<String>,
+    /// How to read and aggregate.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `faultline watch`.
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// `-` (stdin, the default): what to follow.
+    pub paths: Vec<PathBuf>,
+    /// Print a summary of the last interval and the totals this often: 10s, 30s, 1m.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub every: i64,
+    /// Format of the final report (the interval lines go to stdout with `table`, to stderr
+    /// otherwise).
+    #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    /// Announce a breach at once and exit with status 3 at the end: the `analyze`
+    /// thresholds (`websocket-not-accepted>0,p99>2s`).
     #[arg(long = "fail-on", value_name = "EXPRS")]
     pub fail_on: Vec<String>,
     /// How to read and aggregate.
@@ -307,6 +332,7 @@ fn specs(paths: &[PathBuf]) -> Vec<InputSpec> {
 }
 
 /// What `compare` reads on each side, and the window each side is cut to.
+#[derive(Debug)]
 pub struct ComparePlan {
     /// Before: inputs and window.
     pub before: (Vec<InputSpec>, Span),
@@ -569,8 +595,8 @@ mod tests {
             panic!()
         };
         assert_eq!(a.format, OutFormat::Json);
-        assert_eq!(a.threads, Some(2));
-        assert_eq!(a.chunk_size, Some(4096));
+        assert_eq!(a.run.threads, Some(2));
+        assert_eq!(a.run.chunk_size, Some(4096));
         assert_eq!(
             a.inputs().unwrap(),
             vec![InputSpec::Path("a.log".into()), InputSpec::Stdin]
@@ -594,8 +620,11 @@ mod tests {
         let Command::Analyze(a) = c.command else {
             panic!()
         };
-        assert_eq!(a.bucket, 300_000_000_000);
-        assert_eq!(a.latency_fields, vec![("duration".to_string(), Unit::Ms)]);
+        assert_eq!(a.run.bucket, 300_000_000_000);
+        assert_eq!(
+            a.run.latency_fields,
+            vec![("duration".to_string(), Unit::Ms)]
+        );
         assert!(a.config().is_ok());
         let c = Cli::try_parse_from(["faultline", "analyze", "--format", "csv", "x.log"]).unwrap();
         let Command::Analyze(a) = c.command else {
@@ -656,7 +685,9 @@ mod tests {
         assert!(plan(&["--before", "a", "--after", "b", "--split", "2h"])
             .unwrap_err()
             .contains("cuts one log"));
-        assert!(plan(&["--before", "a", "--after", "b", "c.log"]).is_err());
+        assert!(plan(&["c.log", "--before", "a", "--after", "b"])
+            .unwrap_err()
+            .contains("not both"));
         assert!(plan(&["--before-window", "10:00", "a.log"])
             .unwrap_err()
             .contains("FROM..TO"));

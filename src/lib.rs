@@ -51,6 +51,7 @@ mod config;
 pub mod error;
 #[doc(hidden)]
 pub mod extract;
+pub mod follow;
 #[doc(hidden)]
 pub mod framing;
 #[doc(hidden)]

@@ -6,6 +6,8 @@
 //! boundary) and the summaries merged. A stream is read in bounded blocks, each block going
 //! through the same path, with the stitcher carried from block to block.
 
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::aggregate::{Budget, Summary};
@@ -82,9 +84,9 @@ fn scan_buffer(
 
 /// The running scan of one source: its framing state carried from buffer to buffer (and from
 /// file to file of a rotated set), its unwrapper, and what it counted.
-struct SourceScan<'c> {
+pub(crate) struct SourceScan<'c> {
     cfg: &'c Config,
-    budget: &'c Budget,
+    budget: Arc<Budget>,
     /// The options' limits with the current part's learned prefix and year.
     limits: Limits,
     st: Stitcher,
@@ -92,7 +94,55 @@ struct SourceScan<'c> {
     total: Summary,
 }
 
-impl SourceScan<'_> {
+impl<'c> SourceScan<'c> {
+    /// A scan of one source, nothing read yet.
+    pub(crate) fn new(cfg: &'c Config, budget: Arc<Budget>) -> SourceScan<'c> {
+        SourceScan {
+            cfg,
+            budget,
+            limits: cfg.scan.limits.clone(),
+            st: Stitcher::new(),
+            unwrap: None,
+            total: Summary::new(),
+        }
+    }
+
+    /// Starts the source's (only) part from its first bytes: the layout, prefix and year.
+    pub(crate) fn start(&mut self, head: &[u8]) {
+        let now = || jiff::Timestamp::now().as_nanosecond() as i64;
+        self.start_part(
+            &head[..head.len().min(HEAD)],
+            YearHint::for_part(self.cfg.scan.year, now),
+        );
+    }
+
+    /// Reads a buffer of whole lines; returns what it counted (also added to the total).
+    pub(crate) fn feed(&mut self, buf: &[u8]) -> Summary {
+        let before = std::mem::take(&mut self.total);
+        self.lines(buf, None);
+        let block = std::mem::replace(&mut self.total, before);
+        self.total.merge(block.clone());
+        block
+    }
+
+    /// Ends the records still open (a traceback waiting for its next line): the input is
+    /// quiet, so they are complete. Returns what they counted (also added to the total).
+    pub(crate) fn close_open(&mut self) -> Summary {
+        let st = std::mem::replace(&mut self.st, Stitcher::new());
+        let (cfg, mut rest) = (self.cfg, Summary::new());
+        let mut step = RecordStep::new(&cfg.classifier);
+        let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
+        self.budget.charge(&mut rest);
+        rest.frame = stats;
+        self.total.merge(rest.clone());
+        rest
+    }
+
+    /// What was counted so far.
+    pub(crate) fn total(&self) -> &Summary {
+        &self.total
+    }
+
     /// Chooses the layout of a part from its first bytes (or `--input-format`); a part whose
     /// layout differs from the previous part's ends that one's partial lines first.
     fn start_part(&mut self, head: &[u8], year: YearHint) {
@@ -121,7 +171,7 @@ impl SourceScan<'_> {
 
     /// Frames and classifies a buffer of text lines (in `map`, when mapped).
     fn text(&mut self, buf: &[u8], map: Option<&Mapped>) {
-        let s = scan_buffer(buf, map, &mut self.st, self.cfg, &self.limits, self.budget);
+        let s = scan_buffer(buf, map, &mut self.st, self.cfg, &self.limits, &self.budget);
         self.total.merge(s);
     }
 
@@ -142,7 +192,7 @@ impl SourceScan<'_> {
         }
         for i in 1..=blocks.len() {
             let mut next = Vec::new();
-            let (st, cfg, limits, budget) = (&mut self.st, self.cfg, &self.limits, self.budget);
+            let (st, cfg, limits, budget) = (&mut self.st, self.cfg, &self.limits, &*self.budget);
             let ((), s) = rayon::join(
                 || {
                     if let Some(b) = blocks.get(i) {
@@ -218,7 +268,7 @@ const HEAD: usize = 64 << 10;
 /// Analyses one source (a rotated set as one stream). Returns what could be counted, and the
 /// errors that stopped a part early or skipped it.
 pub fn scan_source(src: &Source, cfg: &Config) -> (Summary, Vec<InputError>) {
-    scan_source_within(src, cfg, &budget(cfg))
+    scan_source_within(src, cfg, &Arc::new(budget(cfg)))
 }
 
 /// The run's memory budget for request rows.
@@ -227,15 +277,12 @@ fn budget(cfg: &Config) -> Budget {
 }
 
 /// [`scan_source`], its request rows charged to `budget`.
-fn scan_source_within(src: &Source, cfg: &Config, budget: &Budget) -> (Summary, Vec<InputError>) {
-    let mut scan = SourceScan {
-        cfg,
-        budget,
-        limits: cfg.scan.limits.clone(),
-        st: Stitcher::new(),
-        unwrap: None,
-        total: Summary::new(),
-    };
+fn scan_source_within(
+    src: &Source,
+    cfg: &Config,
+    budget: &Arc<Budget>,
+) -> (Summary, Vec<InputError>) {
+    let mut scan = SourceScan::new(cfg, Arc::clone(budget));
     let mut errors = Vec::new();
     for part in src.parts() {
         errors.extend(scan.part(&part));
@@ -255,7 +302,7 @@ fn scan_source_within(src: &Source, cfg: &Config, budget: &Budget) -> (Summary, 
 
 /// Analyses every source in parallel and merges the results in source order.
 pub fn scan_all(sources: &[Source], cfg: &Config) -> (Summary, Vec<InputError>) {
-    let budget = budget(cfg);
+    let budget = Arc::new(budget(cfg));
     let results: Vec<_> = sources
         .par_iter()
         .map(|s| scan_source_within(s, cfg, &budget))

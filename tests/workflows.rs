@@ -350,3 +350,172 @@ fn compare_usage_errors_exit_2() {
     assert_eq!(code, 1, "{err}");
     assert!(out.contains("new"), "{out}");
 }
+
+/// The binary with stdin and stdout piped, stdout read line by line on a thread.
+struct Live {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Live {
+    fn start(args: &[&str]) -> Live {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin!("faultline"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines() {
+                if tx.send(l.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        Live {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        let w = self.stdin.as_mut().unwrap();
+        w.write_all(bytes).unwrap();
+        w.flush().unwrap();
+    }
+
+    /// Waits up to `secs` for a stdout line containing `what`.
+    fn wait_for(&mut self, what: &str, secs: u64) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if self.seen.iter().any(|l| l.contains(what)) {
+                return true;
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Sends `sig`, keeps stdin open, and returns (exit code, stdout after now, stderr).
+    fn signal_and_wait(mut self, sig: libc::c_int) -> (i32, String, String) {
+        use std::io::Read;
+        // SAFETY: sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+        let mut err = String::new();
+        let mut stderr = self.child.stderr.take().unwrap();
+        let status = self.child.wait().unwrap();
+        stderr.read_to_string(&mut err).unwrap();
+        let rest: Vec<String> = self.lines.iter().collect();
+        drop(self.stdin.take());
+        (status.code().unwrap_or(-1), rest.join("\n"), err)
+    }
+}
+
+fn sample_lines(from: usize, to: usize) -> Vec<u8> {
+    let text = std::fs::read_to_string(incident_log()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = lines[from..to].join("\n");
+    out.push('\n');
+    out.into_bytes()
+}
+
+#[test]
+fn watch_announces_a_new_signature_within_an_interval_and_reports_at_sigint() {
+    let mut w = Live::start(&["watch", "--every", "1s"]);
+    // Healthy traffic first: no announcement.
+    w.write(&sample_lines(0, 3));
+    assert!(w.wait_for("last 1s: 2 requests", 5), "{:?}", w.seen);
+    assert!(!w.seen.iter().any(|l| l.contains("new signature")));
+    // A burst with a settings error (its traceback ends the burst).
+    w.write(&sample_lines(3, 29));
+    assert!(
+        w.wait_for("new signature: missing-settings-attribute", 2),
+        "within one interval: {:?}",
+        w.seen
+    );
+    assert!(w.wait_for("total: 2 signatures", 3), "{:?}", w.seen);
+    // The writer is still there; Ctrl-C ends the watch with the full report.
+    let (code, rest, err) = w.signal_and_wait(libc::SIGINT);
+    assert_eq!(code, 0, "{err}");
+    assert!(rest.contains("missing-settings-attribute"), "{rest}");
+    assert!(
+        rest.contains("input(s)"),
+        "the report's summary line: {rest}"
+    );
+}
+
+#[test]
+fn watch_thresholds_fire_at_once_and_set_the_exit_status() {
+    let mut w = Live::start(&[
+        "watch",
+        "--every",
+        "10s",
+        "-f",
+        "json",
+        "--fail-on",
+        "websocket-not-accepted>0",
+    ]);
+    w.write(&sample_lines(0, 60));
+    let (code, report, err) = {
+        // The breach is announced on stderr before the end; stdout carries only the report.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        w.signal_and_wait(libc::SIGTERM)
+    };
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("threshold breached: websocket-not-accepted>0"),
+        "{err}"
+    );
+    let r = json(&report);
+    assert_eq!(sig(&r, "websocket-not-accepted").unwrap()["count"], 3);
+}
+
+#[test]
+fn watch_to_the_end_of_a_finite_pipe_equals_analyze_in_counts() {
+    let bytes = std::fs::read(incident_log()).unwrap();
+    let (code, out, err) = run(&["watch", "-f", "json"], Some(&bytes));
+    assert_eq!(code, 0, "{err}");
+    let (_, exact, _) = run(&["analyze", "-f", "json", &incident_log()], None);
+    let (w, a) = (json(&out), json(&exact));
+    for key in ["signatures", "exceptions", "time_range"] {
+        assert_eq!(w[key], a[key], "{key}");
+    }
+    assert_eq!(w["input"]["lines"], a["input"]["lines"]);
+    assert_eq!(w["requests"]["count"], a["requests"]["count"]);
+    assert_eq!(
+        w["endpoints"].as_array().unwrap().len(),
+        a["endpoints"].as_array().unwrap().len()
+    );
+    assert!(
+        w["notes"].to_string().contains("sketches"),
+        "{}",
+        w["notes"]
+    );
+}
+
+#[test]
+fn analyze_of_an_interrupted_pipe_reports_what_it_read() {
+    let mut w = Live::start(&["analyze", "-f", "json"]);
+    w.write(&sample_lines(0, 29));
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (code, out, err) = w.signal_and_wait(libc::SIGINT);
+    assert_eq!(code, 1, "the input was cut: {err}");
+    assert!(err.contains("input cut"), "{err}");
+    let r = json(&out);
+    assert!(sig(&r, "missing-settings-attribute").is_some(), "{out}");
+    assert!(r["notes"].to_string().contains("cut by an interrupt"));
+}

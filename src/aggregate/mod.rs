@@ -190,6 +190,24 @@ impl Summary {
         Summary::default()
     }
 
+    /// A copy of the counts: everything but the event and request rows and the sketches.
+    pub fn counts_only(&self) -> Summary {
+        Summary {
+            sigs: self.sigs.clone(),
+            exceptions: self.exceptions.clone(),
+            range: self.range.clone(),
+            bytes: self.bytes,
+            frame: self.frame.clone(),
+            files: self.files,
+            requests: RequestRows::default(),
+            sketches: RequestSketches::default(),
+            events: Vec::new(),
+            outside_window: self.outside_window,
+            layouts: self.layouts.clone(),
+            unwrap: self.unwrap.clone(),
+        }
+    }
+
     /// Counts a record outside the time window, of `lines` lines.
     pub fn skip_outside(&mut self, lines: usize) {
         self.outside_window.0 += 1;

@@ -224,10 +224,12 @@ mod tests {
 
     #[test]
     fn renders_every_section() {
-        let mut before = Report::default();
-        before.time_range = TimeRange {
-            start: Some("2025-01-10T10:00:00.000Z".into()),
-            end: Some("2025-01-10T10:59:59.999Z".into()),
+        let mut before = Report {
+            time_range: TimeRange {
+                start: Some("2025-01-10T10:00:00.000Z".into()),
+                end: Some("2025-01-10T10:59:59.999Z".into()),
+            },
+            ..Default::default()
         };
         before.signatures.push(SignatureReport {
             id: "websocket-not-accepted".into(),

@@ -34,8 +34,9 @@ pub(crate) fn build(
     };
     if q.sketched {
         report.notes.push(format!(
-            "the request rows passed the memory budget (--memory): latency quantiles are \
-             estimates within {}% of the exact values; counts are exact",
+            "latency quantiles are estimates from sketches, within {}% of the exact values \
+             (counts are exact): the request rows passed the memory budget (--memory), or \
+             the input was followed live",
             crate::aggregate::ALPHA * 100.0
         ));
     }
@@ -60,6 +61,28 @@ pub(crate) fn build(
     report.endpoints = trends.endpoints.clone();
     report.timeline = trends.timeline.clone();
     Ok((report, trends))
+}
+
+/// A quick report of a summary whose requests are in sketches: the counts, the requests and
+/// the endpoints; no timeline or incidents (no polars, no copy of the events).
+pub(crate) fn live(s: &Summary, catalog: &Catalog, opts: &TrendOptions) -> Report {
+    let mut report = counts_report(s.counts_only(), catalog);
+    let (sk, rows) = (&s.sketches, &s.requests);
+    let overall = sk.overall();
+    let count = overall.requests;
+    report.requests = RequestSummary {
+        count,
+        with_latency: sk.with_latency(),
+        unparsed_latency: rows.unparsed_latency,
+        missing_latency: rows.missing_latency,
+        errors_5xx: overall.errors_5xx,
+        error_rate: (count > 0).then(|| round6(overall.errors_5xx as f64 / count as f64)),
+        p50_ms: overall.p50_ms,
+        p99_ms: overall.p99_ms,
+        bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
+    };
+    report.endpoints = sk.endpoint_reports();
+    report
 }
 
 fn counts_report(s: Summary, catalog: &Catalog) -> Report {

@@ -10,7 +10,7 @@ pub(crate) mod table;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub(crate) use build::build;
+pub(crate) use build::{build, live};
 pub use markdown::render_markdown;
 pub use table::{render_catalog, render_table};
 
