@@ -92,6 +92,25 @@ pub struct ScanOptions {
     /// quantiles) up to a third of it, then folded into sketches (quantiles within 0.5%).
     /// `None` keeps every row. By default 1 GiB.
     pub memory: Option<u64>,
+    /// Where a run counts its progress, for a progress bar.
+    pub progress: Option<std::sync::Arc<Progress>>,
+}
+
+/// A run's progress: bytes of input read (compressed bytes for a compressed input) of the
+/// total size of the input files (zero while unknown, and for stdin).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes read so far.
+    pub done: std::sync::atomic::AtomicU64,
+    /// The inputs' total size, once they are found.
+    pub total: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    pub(crate) fn add(&self, n: usize) {
+        self.done
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The default of [`ScanOptions::memory`]: 1 GiB.
@@ -126,6 +145,7 @@ impl Default for ScanOptions {
             year: None,
             max_decompressed: 64 << 30,
             memory: Some(DEFAULT_MEMORY),
+            progress: None,
         }
     }
 }

@@ -67,7 +67,7 @@ use std::sync::Arc;
 
 pub use aggregate::{FrameFormat, IncidentOptions, TrendOptions, Trends};
 pub use classify::{Catalog, Severity, Signature};
-pub use config::{Config, ScanOptions};
+pub use config::{Config, Progress, ScanOptions};
 pub use error::{AggregateError, CatalogError, InputError};
 pub use extract::Unit;
 pub use framing::{Layout, Limits, TimeWindow};
@@ -95,6 +95,10 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, Aggregat
     let run = || {
         let mut errors = Vec::new();
         let sources = input::discover(specs, &mut errors);
+        if let Some(p) = &config.scan.progress {
+            p.total
+                .store(input::total_size(&sources), Ordering::Relaxed);
+        }
         let (summary, mut scan_errors) = pipeline::scan_all(&sources, config);
         errors.append(&mut scan_errors);
         if TRIM.load(Ordering::Relaxed) {

@@ -78,7 +78,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                     }
                 }
             }
-            let mut outcome = faultline::analyze(&inputs, &config)?;
+            let mut config = config;
+            let bar = ProgressBar::start(&mut config);
+            let outcome = faultline::analyze(&inputs, &config);
+            bar.finish();
+            let mut outcome = outcome?;
             for e in &outcome.errors {
                 eprintln!("faultline: {e}");
             }
@@ -381,6 +385,83 @@ fn spool_stdin() -> anyhow::Result<std::fs::File> {
     std::io::copy(&mut std::io::stdin().lock(), &mut f)
         .map_err(|e| anyhow::anyhow!("-: cannot read stdin: {e}"))?;
     Ok(f)
+}
+
+/// A progress bar on stderr while a run reads its input (bytes, rate, ETA), drawn only when
+/// stderr is a terminal, and cleared before anything else is printed.
+struct ProgressBar {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressBar {
+    fn start(config: &mut faultline::Config) -> ProgressBar {
+        use std::io::IsTerminal;
+        use std::sync::atomic::Ordering;
+        if !std::io::stderr().is_terminal() {
+            return ProgressBar {
+                stop: None,
+                thread: None,
+            };
+        }
+        let progress = std::sync::Arc::new(faultline::Progress::default());
+        config.scan.progress = Some(std::sync::Arc::clone(&progress));
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // Short runs end before the bar would show.
+            if rx
+                .recv_timeout(std::time::Duration::from_millis(500))
+                .is_ok()
+            {
+                return;
+            }
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr_with_hz(4),
+            );
+            let style = |t: &str| {
+                indicatif::ProgressStyle::with_template(t)
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            };
+            bar.set_style(style("{spinner} {bytes} {binary_bytes_per_sec}"));
+            loop {
+                let (done, total) = (
+                    progress.done.load(Ordering::Relaxed),
+                    progress.total.load(Ordering::Relaxed),
+                );
+                if total > 0 && bar.length() != Some(total) {
+                    bar.set_style(style(
+                        "{bar:30} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+                    ));
+                    bar.set_length(total);
+                } else if total == 0 && bar.length().is_some() {
+                    bar.set_style(style("{spinner} {bytes} {binary_bytes_per_sec}"));
+                    bar.unset_length();
+                }
+                bar.set_position(done);
+                if rx
+                    .recv_timeout(std::time::Duration::from_millis(250))
+                    .is_ok()
+                {
+                    break;
+                }
+            }
+            bar.finish_and_clear();
+        });
+        ProgressBar {
+            stop: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Has glibc give memory back to the system once 4 MiB are free at the top of its heap,

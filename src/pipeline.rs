@@ -58,6 +58,9 @@ fn scan_buffer(
             });
             if let Some(m) = map {
                 m.release(chunk);
+                if let Some(p) = &cfg.scan.progress {
+                    p.add(chunk.len());
+                }
             }
             budget.charge(&mut sum);
             (sum, out)
@@ -188,6 +191,9 @@ impl<'c> SourceScan<'c> {
             u.feed(first, &mut cur);
             if let Some(m) = map {
                 m.release(first);
+                if let Some(p) = &self.cfg.scan.progress {
+                    p.add(first.len());
+                }
             }
         }
         for i in 1..=blocks.len() {
@@ -199,6 +205,9 @@ impl<'c> SourceScan<'c> {
                         u.feed(b, &mut next);
                         if let Some(m) = map {
                             m.release(b);
+                            if let Some(p) = &cfg.scan.progress {
+                                p.add(b.len());
+                            }
                         }
                     }
                 },
@@ -237,9 +246,13 @@ impl<'c> SourceScan<'c> {
         let o = &self.cfg.scan;
         let (max, block, line) = (o.max_decompressed, o.block_size, o.limits.max_line_len);
         let blocks = ReadAhead::start(stream, src.name(), max, block, line);
-        let (mut first, mut err, mut bytes) = (true, None, 0);
+        let (mut first, mut err, mut bytes, mut raw) = (true, None, 0, 0);
         for block in blocks.iter() {
             bytes = block.read;
+            if let Some(p) = &self.cfg.scan.progress {
+                p.add(block.raw.saturating_sub(raw) as usize);
+            }
+            raw = block.raw;
             err = err.or(block.error);
             if !block.more {
                 break;

@@ -259,6 +259,19 @@ fn group_rotations(files: Vec<Source>) -> Vec<Source> {
     out
 }
 
+/// The total size of the regular files among `sources` (stdin and readers count nothing).
+pub fn total_size(sources: &[Source]) -> u64 {
+    sources
+        .iter()
+        .flat_map(Source::parts)
+        .filter_map(|p| match p {
+            Part::File(path) => std::fs::metadata(path).ok().filter(|m| m.is_file()),
+            _ => None,
+        })
+        .map(|m| m.len())
+        .sum()
+}
+
 /// Expands directories (recursively, following symlinks, in name order) into files, and
 /// gathers rotated files of one log (`app.log`, `app.log.1`, `app.log.2.gz`, `app.log-20250110`)
 /// into one [`Source::Rotated`], oldest first.

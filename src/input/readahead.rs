@@ -17,6 +17,8 @@ pub(crate) struct Block {
     pub error: Option<InputError>,
     /// Bytes read so far (decompressed for a compressed input).
     pub read: u64,
+    /// Bytes of the input itself read so far (compressed for a compressed input).
+    pub raw: u64,
 }
 
 /// A stream being read in blocks, one block ahead of the analysis, so that reading
@@ -94,11 +96,16 @@ impl ReadAhead {
                 };
                 first = false;
                 let stop = !more || error.is_some();
+                let raw = match &info.consumed {
+                    Some(c) => c.load(Ordering::Relaxed),
+                    None => br.bytes,
+                };
                 let b = Block {
                     data,
                     more,
                     error,
                     read: br.bytes,
+                    raw,
                 };
                 if tx.send(b).is_err() || stop {
                     break;
