@@ -110,22 +110,8 @@ impl<'c> Follow<'c> {
 
     /// What was counted since the last call, and a fresh interval.
     pub fn take_window(&mut self) -> Window {
-        let w = std::mem::take(&mut self.window);
-        let catalog = self.cfg.catalog();
-        let mut signatures: Vec<(String, u64)> = w
-            .sigs
-            .iter()
-            .map(|(&i, s)| (catalog.signatures[i].id.clone(), s.seen.count))
-            .collect();
-        signatures.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let overall = w.sketches.overall();
-        Window {
-            signatures,
-            exceptions: w.exceptions.values().map(|s| s.count).sum(),
-            requests: overall.requests,
-            errors_5xx: overall.errors_5xx,
-            p99_ms: overall.p99_ms,
-        }
+        let cfg = self.cfg;
+        take_window(std::slice::from_mut(self), cfg)
     }
 
     /// Bytes fed so far.
@@ -137,11 +123,17 @@ impl<'c> Follow<'c> {
     /// endpoints from the sketches; no timeline or incidents), for thresholds and the
     /// interval lines.
     pub fn live_report(&self) -> Report {
-        report::live(self.scan.total(), self.cfg.catalog(), &self.cfg.trends)
+        live_report(std::slice::from_ref(self), self.cfg)
     }
 
     /// The full report of everything read (records still open are ended first).
-    pub fn finish(mut self) -> Result<Outcome, AggregateError> {
+    pub fn finish(self) -> Result<Outcome, AggregateError> {
+        let cfg = self.cfg;
+        finish(vec![self], cfg)
+    }
+
+    /// Everything counted, as one input's summary (records still open are ended first).
+    fn into_summary(mut self) -> Summary {
         self.close_open();
         let mut total = self.scan.total().clone();
         total.files = 1;
@@ -150,11 +142,55 @@ impl<'c> Follow<'c> {
             *total.layouts.entry("empty").or_insert(0) += 1;
         }
         total.set_source(&self.name);
-        let (report, trends) = report::build(total, self.cfg.catalog(), &self.cfg.trends)?;
-        Ok(Outcome {
-            report,
-            errors: Vec::new(),
-            trends,
-        })
+        total
     }
+}
+
+/// What several inputs followed together counted since the last call, and a fresh interval
+/// for each.
+pub fn take_window(follows: &mut [Follow<'_>], cfg: &Config) -> Window {
+    let mut w = Summary::new();
+    for f in follows {
+        w.merge(std::mem::take(&mut f.window));
+    }
+    let catalog = cfg.catalog();
+    let mut signatures: Vec<(String, u64)> = w
+        .sigs
+        .iter()
+        .map(|(&i, s)| (catalog.signatures[i].id.clone(), s.seen.count))
+        .collect();
+    signatures.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let overall = w.sketches.overall();
+    Window {
+        signatures,
+        exceptions: w.exceptions.values().map(|s| s.count).sum(),
+        requests: overall.requests,
+        errors_5xx: overall.errors_5xx,
+        p99_ms: overall.p99_ms,
+    }
+}
+
+/// A quick report of several inputs followed together (see [`Follow::live_report`]).
+pub fn live_report(follows: &[Follow<'_>], cfg: &Config) -> Report {
+    let mut all = Summary::new();
+    for f in follows {
+        let mut counts = f.scan.total().counts_only();
+        counts.sketches = f.scan.total().sketches.clone();
+        all.merge(counts);
+    }
+    report::live(&all, cfg.catalog(), &cfg.trends)
+}
+
+/// The full report of several inputs followed together.
+pub fn finish(follows: Vec<Follow<'_>>, cfg: &Config) -> Result<Outcome, AggregateError> {
+    let mut all = Summary::new();
+    for f in follows {
+        all.merge(f.into_summary());
+    }
+    let (report, trends) = report::build(all, cfg.catalog(), &cfg.trends)?;
+    Ok(Outcome {
+        report,
+        errors: Vec::new(),
+        trends,
+    })
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod interrupt;
+mod watch;
 
 use std::io::{Seek, Write};
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use faultline::{FrameFormat, InputSpec, Outcome, TimeWindow};
 
 /// Exit codes, in one place.
 #[repr(u8)]
-enum Exit {
+pub(crate) enum Exit {
     /// The report was written and every input was read.
     Ok = 0,
     /// The report was written, but some input could not be read (or only partly).
@@ -125,7 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(exit)
         }
         Command::Compare(args) => run_compare(args),
-        Command::Watch(args) => run_watch(args),
+        Command::Watch(args) => watch::run(args),
         Command::Signatures(args) => {
             let config = faultline::Config::with_patterns(&args.patterns)?;
             if let Some(dir) = &args.check {
@@ -213,118 +214,8 @@ fn run_compare(args: cli::CompareArgs) -> anyhow::Result<Exit> {
     Ok(Exit::of(&breaches, errors))
 }
 
-fn run_watch(args: cli::WatchArgs) -> anyhow::Result<Exit> {
-    use std::sync::mpsc;
-    use std::time::{Duration, Instant};
-    if args.paths.iter().any(|p| p.as_os_str() != "-") {
-        anyhow::bail!(
-            "watch follows stdin: tail -F app.log | faultline watch, or \
-             kubectl logs -f deploy/api | faultline watch"
-        );
-    }
-    let format = match args.format {
-        OutFormat::Table => Format::Table,
-        OutFormat::Json => Format::Json,
-        OutFormat::Markdown => Format::Markdown,
-        OutFormat::Csv | OutFormat::Parquet => {
-            anyhow::bail!("watch writes --format table, json or markdown")
-        }
-    };
-    let config = args.run.config()?;
-    let fail_on = cli::thresholds(&args.fail_on, &config, false)?;
-    faultline::setup_process(config.threads);
-    return_free_memory_eagerly();
-    interrupt::install();
-    let every = Duration::from_nanos(args.every as u64);
-    // Records still open when the input has been quiet this long are complete.
-    let quiet = Duration::from_millis(500).min(every / 2);
-    let (tx, rx) = mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
-    std::thread::spawn(move || {
-        let mut stdin = interrupt::Stdin;
-        loop {
-            let mut buf = vec![0u8; 1 << 20];
-            match std::io::Read::read(&mut stdin, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.send(Ok(buf)).is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    break;
-                }
-            }
-        }
-    });
-    let mut follow = faultline::follow::Follow::new("-", &config);
-    // Interval lines go where they do not mix with a JSON or Markdown report.
-    let to_stdout = format == Format::Table;
-    let say = |line: String| {
-        if to_stdout {
-            println!("{line}");
-        } else {
-            eprintln!("{line}");
-        }
-    };
-    let now = || jiff::Timestamp::now().strftime("%H:%M:%S").to_string();
-    let mut breached: Vec<Breach> = Vec::new();
-    let check = |follow: &faultline::follow::Follow<'_>, breached: &mut Vec<Breach>| {
-        if !fail_on.rules.is_empty() {
-            announce_breaches(&fail_on, &follow.live_report(), breached);
-        }
-    };
-    let (mut next_tick, mut last_data, mut open) = (Instant::now() + every, Instant::now(), false);
-    let mut last_check = Instant::now();
-    let mut input_error = false;
-    loop {
-        if interrupt::requested() {
-            break;
-        }
-        let wait = next_tick
-            .saturating_duration_since(Instant::now())
-            .min(Duration::from_millis(200));
-        let new = match rx.recv_timeout(wait) {
-            Ok(Ok(bytes)) => {
-                last_data = Instant::now();
-                open = true;
-                follow.feed(&bytes)
-            }
-            Ok(Err(e)) => {
-                eprintln!("faultline: -: cannot read stdin: {e}");
-                input_error = true;
-                break;
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) if open && last_data.elapsed() >= quiet => {
-                open = false;
-                follow.close_open()
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => Vec::new(),
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        for id in &new {
-            say(format!("{} new signature: {id}", now()));
-        }
-        if !new.is_empty() || last_check.elapsed() >= Duration::from_millis(200) {
-            check(&follow, &mut breached);
-            last_check = Instant::now();
-        }
-        if Instant::now() >= next_tick {
-            let w = follow.take_window();
-            let total = follow.live_report();
-            say(interval_line(&now(), args.every, &w, &total));
-            next_tick += every;
-        }
-    }
-    let outcome = follow.finish()?;
-    write_stdout(&render(&outcome.report, format))?;
-    announce_breaches(&fail_on, &outcome.report, &mut breached);
-    Ok(Exit::of(&breached, usize::from(input_error)))
-}
-
 /// Announces the breaches of `r` not announced yet, and adds them to `breached`.
-fn announce_breaches(
+pub(crate) fn announce_breaches(
     fail_on: &faultline::threshold::Thresholds,
     r: &faultline::report::Report,
     breached: &mut Vec<Breach>,
@@ -335,47 +226,6 @@ fn announce_breaches(
             breached.push(b);
         }
     }
-}
-
-/// One interval's line: `12:00:30 last 30s: 240 requests, 12 5xx, p99 9.8 s; ws 5 | total: ...`.
-fn interval_line(
-    now: &str,
-    every_ns: i64,
-    w: &faultline::follow::Window,
-    total: &faultline::report::Report,
-) -> String {
-    let ms = |v: Option<f64>| match v {
-        None => "-".to_string(),
-        Some(x) if x >= 1000.0 => format!("{:.2} s", x / 1000.0),
-        Some(x) => format!("{x:.1} ms"),
-    };
-    let secs = every_ns / 1_000_000_000;
-    let mut line = format!(
-        "{now} last {secs}s: {} requests, {} 5xx, p99 {}",
-        w.requests,
-        w.errors_5xx,
-        ms(w.p99_ms)
-    );
-    if !w.signatures.is_empty() {
-        let sigs: Vec<String> = w
-            .signatures
-            .iter()
-            .map(|(id, n)| format!("{id} {n}"))
-            .collect();
-        line.push_str(&format!("; {}", sigs.join(", ")));
-    }
-    if w.exceptions > 0 {
-        line.push_str(&format!("; {} other exceptions", w.exceptions));
-    }
-    let records: u64 = total.signatures.iter().map(|s| s.count).sum();
-    line.push_str(&format!(
-        " | total: {} signatures ({records} records), {} requests, {} 5xx, p99 {}",
-        total.signatures.len(),
-        total.requests.count,
-        total.requests.errors_5xx,
-        ms(total.requests.p99_ms)
-    ));
-    line
 }
 
 /// Copies stdin into an unnamed temporary file, to be read once per side.
@@ -469,7 +319,7 @@ impl ProgressBar {
 /// stdin, where faultline sits at the end of a pipe, often in a small container (a 1 GiB
 /// log's peak drops by a tenth). Files keep glibc's default: it reuses freed blocks instead
 /// of mapping fresh pages, which this setting would cost 5% of a run.
-fn return_free_memory_eagerly() {
+pub(crate) fn return_free_memory_eagerly() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` changes a tunable of the allocator; no memory is touched.
     unsafe {
@@ -491,7 +341,7 @@ fn message(e: &anyhow::Error) -> String {
     out
 }
 
-fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(bytes)?;
     out.flush()

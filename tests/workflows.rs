@@ -519,3 +519,47 @@ fn analyze_of_an_interrupted_pipe_reports_what_it_read() {
     assert!(sig(&r, "missing-settings-attribute").is_some(), "{out}");
     assert!(r["notes"].to_string().contains("cut by an interrupt"));
 }
+
+#[test]
+fn watch_follows_a_file_through_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, sample_lines(0, 30)).unwrap();
+    let mut w = Live::start(&["watch", "--every", "1s", log.to_str().unwrap()]);
+    assert!(
+        w.wait_for("new signature: missing-settings-attribute", 5),
+        "{:?}",
+        w.seen
+    );
+    // Appended, then rotated (renamed, a new file in its place), then truncated in place.
+    let append = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(bytes).unwrap();
+    };
+    append(&sample_lines(30, 60));
+    assert!(
+        w.wait_for("new signature: websocket-not-accepted", 5),
+        "{:?}",
+        w.seen
+    );
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    std::fs::write(&log, sample_lines(60, 86)).unwrap();
+    assert!(
+        w.wait_for("new signature: database-connection-lost", 5),
+        "{:?}",
+        w.seen
+    );
+    std::fs::write(&log, b"").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    append(&sample_lines(3, 29));
+    assert!(
+        w.wait_for("total: 8 signatures (15 records)", 6),
+        "{:?}",
+        w.seen
+    );
+    let (code, rest, err) = w.signal_and_wait(libc::SIGINT);
+    assert_eq!(code, 0, "{err}");
+    // Every line once: the 86 of the sample, then the 26 written again after truncation.
+    assert!(rest.contains("112 lines"), "{rest}");
+}
