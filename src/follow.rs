@@ -66,18 +66,29 @@ impl<'c> Follow<'c> {
     /// time.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
         self.bytes += bytes.len() as u64;
-        self.partial.extend_from_slice(bytes);
-        let Some(end) = memchr::memrchr(b'\n', &self.partial) else {
+        let Some(end) = memchr::memrchr(b'\n', bytes) else {
+            self.partial.extend_from_slice(bytes);
             return Vec::new();
         };
-        let rest = self.partial.split_off(end + 1);
-        let lines = std::mem::replace(&mut self.partial, rest);
+        let (lines, rest) = bytes.split_at(end + 1);
+        let block = match self.partial.is_empty() {
+            true => self.scan_lines(lines),
+            false => {
+                let mut joined = std::mem::take(&mut self.partial);
+                joined.extend_from_slice(lines);
+                self.scan_lines(&joined)
+            }
+        };
+        self.partial.extend_from_slice(rest);
+        self.absorb(block)
+    }
+
+    fn scan_lines(&mut self, lines: &[u8]) -> Summary {
         if !self.started {
-            self.scan.start(&lines);
+            self.scan.start(lines);
             self.started = true;
         }
-        let block = self.scan.feed(&lines);
-        self.absorb(block)
+        self.scan.feed(lines)
     }
 
     /// Ends the records still open, and an unfinished last line: call it when the input has
@@ -85,9 +96,10 @@ impl<'c> Follow<'c> {
     pub fn close_open(&mut self) -> Vec<String> {
         let mut new = Vec::new();
         if !self.partial.is_empty() {
-            self.partial.push(b'\n');
-            self.bytes -= 1;
-            new = self.feed(&[]);
+            let mut line = std::mem::take(&mut self.partial);
+            line.push(b'\n');
+            let block = self.scan_lines(&line);
+            new = self.absorb(block);
         }
         let rest = self.scan.close_open();
         new.extend(self.absorb(rest));

@@ -48,6 +48,19 @@ pub fn stdin_is_pipe() -> bool {
 /// SIGINT or SIGTERM comes, even while the writer is still silent.
 pub struct Stdin;
 
+impl Stdin {
+    /// Whether a read would return at once (bytes waiting, or the end).
+    pub fn ready_now(&self) -> bool {
+        let mut fds = libc::pollfd {
+            fd: 0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        unsafe { libc::poll(&mut fds, 1, 0) > 0 }
+    }
+}
+
 impl Read for Stdin {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {

@@ -52,10 +52,13 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Exit> {
     return_free_memory_eagerly();
     interrupt::install();
     let (tx, rx) = mpsc::sync_channel::<Message>(8);
+    let mut recycle: Option<mpsc::Sender<Vec<u8>>> = None;
     let names: Vec<String> = match files.is_empty() {
         true => {
             let tx = tx.clone();
-            std::thread::spawn(move || read_stdin(tx));
+            let (give_back, free) = mpsc::channel();
+            recycle = Some(give_back);
+            std::thread::spawn(move || read_stdin(tx, free));
             vec!["-".to_string()]
         }
         false => {
@@ -95,6 +98,9 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Exit> {
                 last_data[i] = Instant::now();
                 open[i] = true;
                 new = follows[i].feed(&bytes);
+                if let Some(r) = &recycle {
+                    let _ = r.send(bytes);
+                }
             }
             Ok((i, Err(e))) => {
                 eprintln!("faultline: {}: cannot read: {e}", names[i]);
@@ -133,23 +139,46 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Exit> {
     Ok(Exit::of(&breached, input_errors))
 }
 
-/// Sends stdin's bytes as they come, to its end (or an interrupt).
-fn read_stdin(tx: mpsc::SyncSender<Message>) {
+/// Sends stdin's bytes as they come, to its end (or an interrupt), in whole lines: what is
+/// there at once goes in one piece of up to 4 MiB (a pipe gives 64 KiB a read), and a line
+/// cut at the end of a piece starts the next one, so the analysis never copies to join them.
+fn read_stdin(tx: mpsc::SyncSender<Message>, free: mpsc::Receiver<Vec<u8>>) {
+    const PIECE: usize = 4 << 20;
     let mut stdin = interrupt::Stdin;
-    loop {
-        let mut buf = vec![0u8; 1 << 20];
-        match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                buf.truncate(n);
-                if tx.send((0, Ok(buf))).is_err() {
+    let mut carry: Vec<u8> = Vec::new();
+    let mut end = false;
+    while !end {
+        // A buffer handed back is reused: fresh ones cost their pages' faults and zeroing.
+        let mut buf = free.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.append(&mut carry);
+        let mut len = buf.len();
+        buf.resize(len + PIECE, 0);
+        loop {
+            match stdin.read(&mut buf[len..]) {
+                Ok(0) => {
+                    end = true;
                     break;
                 }
+                Ok(n) => len += n,
+                Err(e) => {
+                    let _ = tx.send((0, Err(e)));
+                    return;
+                }
             }
-            Err(e) => {
-                let _ = tx.send((0, Err(e)));
+            if len == buf.len() || !stdin.ready_now() {
                 break;
             }
+        }
+        buf.truncate(len);
+        if !end {
+            if let Some(nl) = memchr::memrchr(b'\n', &buf) {
+                carry.extend_from_slice(&buf[nl + 1..]);
+                buf.truncate(nl + 1);
+            }
+        }
+        if !buf.is_empty() && tx.send((0, Ok(buf))).is_err() {
+            return;
         }
     }
 }
