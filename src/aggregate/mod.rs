@@ -288,7 +288,16 @@ impl Summary {
 
     /// Merges `parts` in order into one summary, as successive [`Summary::merge`]s would; the
     /// request blocks are moved, not copied.
-    pub fn merge_all(parts: Vec<Summary>) -> Summary {
+    pub fn merge_all(mut parts: Vec<Summary>) -> Summary {
+        // Past the budget every part's rows go into its sketches, side by side.
+        if let Some(b) = parts
+            .iter()
+            .find(|p| p.sketches.is_active())
+            .map(|p| p.sketches.bucket_ns())
+        {
+            use rayon::prelude::*;
+            parts.par_iter_mut().for_each(|p| p.fold_requests(b));
+        }
         let mut total = Summary::new();
         let mut rows = Vec::with_capacity(parts.len());
         for mut p in parts {

@@ -167,8 +167,10 @@ pub struct RequestSketches {
     endpoints: Vec<Tally>,
     /// Tallies of the requests that have a time, by bucket start.
     buckets: BTreeMap<i64, Tally>,
-    /// Every request.
-    overall: Tally,
+    /// Requests folded in (the overall tally is the endpoints' merged when asked for).
+    requests: u64,
+    /// Of which with a latency.
+    with_latency: u64,
     /// Request rows folded in: the mode is on.
     active: bool,
 }
@@ -186,12 +188,12 @@ impl RequestSketches {
 
     /// Requests folded in.
     pub fn requests(&self) -> u64 {
-        self.overall.requests
+        self.requests
     }
 
     /// Requests with a latency.
     pub fn with_latency(&self) -> u64 {
-        self.overall.latency.count() as u64
+        self.with_latency
     }
 
     /// Moves the rows of `rows` into the sketches (bucketed by `bucket_ns`); `rows` keeps its
@@ -204,16 +206,43 @@ impl RequestSketches {
         rows.missing_latency = taken.missing_latency;
         let ids: Vec<usize> = taken.endpoints.iter().map(|n| self.intern(n)).collect();
         for b in &taken.blocks {
+            // Rows come in time order as a rule: the bucket of the row before is kept aside
+            // and put back when the bucket changes, not looked up for each row.
+            let mut cur: Option<(i64, Tally)> = None;
             for i in 0..b.len() {
                 let (e, status, latency) =
                     (ids[b.endpoint[i] as usize], b.status[i], b.latency.get(i));
-                self.overall.add(status, latency);
+                self.requests += 1;
+                self.with_latency += u64::from(!latency.is_nan());
                 self.endpoints[e].add(status, latency);
                 let t = b.time.get(i);
-                if t != NO_TIME && bucket_ns > 0 {
-                    let start = t - t.rem_euclid(bucket_ns);
-                    self.buckets.entry(start).or_default().add(status, latency);
+                if t == NO_TIME || bucket_ns <= 0 {
+                    continue;
                 }
+                let start = t - t.rem_euclid(bucket_ns);
+                match &mut cur {
+                    Some((s, tally)) if *s == start => tally.add(status, latency),
+                    _ => {
+                        if let Some((s, tally)) = cur.take() {
+                            self.put_bucket(s, tally);
+                        }
+                        let mut tally = self.buckets.remove(&start).unwrap_or_default();
+                        tally.add(status, latency);
+                        cur = Some((start, tally));
+                    }
+                }
+            }
+            if let Some((s, tally)) = cur {
+                self.put_bucket(s, tally);
+            }
+        }
+    }
+
+    fn put_bucket(&mut self, start: i64, tally: Tally) {
+        match self.buckets.get_mut(&start) {
+            Some(t) => t.merge(&tally),
+            None => {
+                self.buckets.insert(start, tally);
             }
         }
     }
@@ -243,7 +272,8 @@ impl RequestSketches {
         for (start, t) in &o.buckets {
             self.buckets.entry(*start).or_default().merge(t);
         }
-        self.overall.merge(&o.overall);
+        self.requests += o.requests;
+        self.with_latency += o.with_latency;
     }
 
     /// Per endpoint: count, 5xx, p50/p95/p99 (estimates) and max; by count, then name.
@@ -289,7 +319,11 @@ impl RequestSketches {
 
     /// Every request's counts and p50/p99.
     pub fn overall(&self) -> WindowStats {
-        stats(&self.overall)
+        let mut all = Tally::default();
+        for t in &self.endpoints {
+            all.merge(t);
+        }
+        stats(&all)
     }
 
     /// The requests of the buckets in `[start, end)`: the incident windows are whole
