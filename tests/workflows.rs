@@ -563,3 +563,25 @@ fn watch_follows_a_file_through_rotation_and_truncation() {
     // Every line once: the 86 of the sample, then the 26 written again after truncation.
     assert!(rest.contains("112 lines"), "{rest}");
 }
+
+#[test]
+fn watch_usage_errors_exit_2() {
+    for args in [
+        vec!["watch", "-f", "csv"],
+        vec!["watch", "/nonexistent/app.log"],
+        vec!["watch", "-", "/nonexistent/app.log"],
+        vec!["watch", "--fail-on", "regressed"],
+        vec!["watch", "--every", "0s"],
+    ] {
+        let (code, out, err) = run(&args, Some(b""));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+    // An empty stdin is an empty report, exit 0.
+    let (code, out, err) = run(&["watch"], Some(b""));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 input(s)") || out.contains("1 input(s)"),
+        "{out}"
+    );
+}

@@ -400,13 +400,9 @@ impl Summary {
         let (endpoints, timed) = rayon::join(
             || -> Result<_, AggregateError> {
                 if let RequestSource::Sketches(s) = source {
-                    return Ok((s.endpoint_reports(), s.overall()));
+                    return Ok(s.endpoint_reports());
                 }
-                let endpoints = trends::endpoints(&frames, &names)
-                    .map_err(AggregateError::query("the endpoints"))?;
-                let overall =
-                    trends::overall(&frames).map_err(AggregateError::query("all requests"))?;
-                Ok((endpoints, overall))
+                trends::endpoints(&frames, &names).map_err(AggregateError::query("the endpoints"))
             },
             || -> Result<_, AggregateError> {
                 let timeline = match source {
@@ -428,7 +424,15 @@ impl Summary {
                 Ok((timeline, incidents, by_source))
             },
         );
-        let ((endpoints, overall), (timeline, incidents, by_source)) = (endpoints?, timed?);
+        let (endpoints, (timeline, incidents, by_source)) = (endpoints?, timed?);
+        // All requests' quantiles come last, alone: their copy of every latency (20 MB for a
+        // 1 GiB log) then does not add to the buffers of the endpoints and windows.
+        let overall = match source {
+            RequestSource::Sketches(s) => s.overall(),
+            RequestSource::Frames(f) => {
+                trends::overall(f).map_err(AggregateError::query("all requests"))?
+            }
+        };
         Ok(Trends {
             frames,
             names,
