@@ -441,8 +441,8 @@ pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
 pub fn overall(f: &Frames) -> PolarsResult<WindowStats> {
     let is_5xx = f.requests.column("is_5xx")?;
     let latency = f.requests.column("latency")?.as_materialized_series();
-    let (q, _) = with_latency!(f, latency, |c, cmp, ms| linear_quantiles(
-        &mut present_values(c),
+    let q = with_latency!(f, latency, |c, cmp, ms| histogram_quantiles(
+        c,
         &[0.5, 0.99],
         cmp,
         ms
@@ -453,6 +453,137 @@ pub fn overall(f: &Frames) -> PolarsResult<WindowStats> {
         p50_ms: q[0].map(round3),
         p99_ms: q[1].map(round3),
     })
+}
+
+/// Calls `f` with each present value of `latency`, in order.
+#[inline]
+fn for_present<T: PolarsNumericType>(latency: &ChunkedArray<T>, f: &mut dyn FnMut(T::Native)) {
+    for c in latency.downcast_iter() {
+        match c.validity() {
+            None => c.values().iter().for_each(|&v| f(v)),
+            Some(valid) => c
+                .values()
+                .iter()
+                .zip(valid.iter())
+                .filter(|p| p.1)
+                .for_each(|p| f(*p.0)),
+        }
+    }
+}
+
+/// A stored latency's place in the order of all of them, as an integer.
+trait OrderKey: Copy {
+    fn order_key(self) -> u64;
+}
+
+impl OrderKey for u32 {
+    fn order_key(self) -> u64 {
+        u64::from(self)
+    }
+}
+
+impl OrderKey for f64 {
+    /// `f64::total_cmp`'s order.
+    fn order_key(self) -> u64 {
+        let b = self.to_bits();
+        if b >> 63 == 1 {
+            !b
+        } else {
+            b | (1 << 63)
+        }
+    }
+}
+
+/// [`linear_quantiles`] of the present values of `latency`, to the bit, without a copy of
+/// them all: a first pass counts the values by the high 16 bits of their order key, the
+/// buckets holding the ranks needed are found in the counts, and a second pass gathers only
+/// those buckets' values, where the ranks are selected. For all of a 1 GiB log's requests
+/// that is a 512 KiB histogram and a few MB of values instead of a 20 MB copy.
+fn histogram_quantiles<T>(
+    latency: &ChunkedArray<T>,
+    qs: &[f64],
+    cmp: impl Fn(&T::Native, &T::Native) -> std::cmp::Ordering,
+    ms: impl Fn(T::Native) -> f64,
+) -> Vec<Option<f64>>
+where
+    T: PolarsNumericType,
+    T::Native: OrderKey,
+{
+    let present = |f: &mut dyn FnMut(T::Native)| for_present(latency, f);
+    let (mut n, mut lo_key, mut hi_key) = (0usize, u64::MAX, 0u64);
+    present(&mut |v| {
+        let k = v.order_key();
+        n += 1;
+        lo_key = lo_key.min(k);
+        hi_key = hi_key.max(k);
+    });
+    if n <= 1 {
+        let mut first = None;
+        present(&mut |v| first = first.or(Some(v)));
+        return qs.iter().map(|_| first.map(&ms)).collect();
+    }
+    // Buckets of the keys' range above the smallest, 2^16 of them at most.
+    let span = hi_key - lo_key;
+    let shift = (64 - span.leading_zeros()).saturating_sub(16);
+    let bucket = |v: T::Native| ((v.order_key() - lo_key) >> shift) as usize;
+    let mut counts = vec![0usize; ((span >> shift) + 1) as usize];
+    present(&mut |v| counts[bucket(v)] += 1);
+    // The ranks each quantile interpolates between, as in `linear_quantiles`.
+    let ranks: Vec<(f64, usize, usize)> = qs
+        .iter()
+        .map(|&q| {
+            let at = (n - 1) as f64 * q;
+            (
+                at,
+                (at as usize).min(n - 1),
+                (at.ceil() as usize).min(n - 1),
+            )
+        })
+        .collect();
+    // Each needed bucket, the rank of its first value, and its values.
+    let mut starts = Vec::with_capacity(counts.len());
+    let mut before = 0;
+    for &c in &counts {
+        starts.push(before);
+        before += c;
+    }
+    let bucket_of = |r: usize| starts.partition_point(|&s| s <= r) - 1;
+    let mut wanted: Vec<usize> = ranks
+        .iter()
+        .flat_map(|&(_, lo, hi)| [bucket_of(lo), bucket_of(hi)])
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut gathered: Vec<Vec<T::Native>> = wanted
+        .iter()
+        .map(|&b| Vec::with_capacity(counts[b]))
+        .collect();
+    present(&mut |v| {
+        if let Ok(i) = wanted.binary_search(&bucket(v)) {
+            gathered[i].push(v);
+        }
+    });
+    let mut at_rank = |r: usize| {
+        let b = bucket_of(r);
+        let i = wanted.binary_search(&b).expect("a wanted bucket");
+        let values = &mut gathered[i];
+        *values.select_nth_unstable_by(r - starts[b], &cmp).1
+    };
+    ranks
+        .iter()
+        .map(|&(at, lo, hi)| {
+            let lower = ms(at_rank(lo));
+            if lo == hi {
+                return Some(lower);
+            }
+            let upper = ms(at_rank(hi));
+            Some(if lower == upper {
+                lower
+            } else {
+                (at - lo as f64) * (upper - lower) + lower
+            })
+        })
+        .collect()
 }
 
 /// Signature counts of the events in `[start, end)`, by id.
@@ -595,6 +726,15 @@ mod tests {
             proptest::prop_assert_eq!(bits(&from_digits), bits(&expected));
             proptest::prop_assert_eq!(bits(&from_ms), bits(&expected));
             proptest::prop_assert_eq!(max_d.map(f64::to_bits), max.map(f64::to_bits));
+            // All requests' quantiles, gathered through the histogram, are the same bits.
+            let mut with_nulls: Vec<Option<u32>> = digits.iter().map(|&d| Some(d)).collect();
+            with_nulls.insert(with_nulls.len() / 2, None);
+            let column = UInt32Chunked::from_iter_options("d".into(), with_nulls.into_iter());
+            let from_hist = histogram_quantiles(&column, &qs, Ord::cmp, ms);
+            proptest::prop_assert_eq!(bits(&from_hist), bits(&expected));
+            let column = Float64Chunked::from_slice("v".into(), &values);
+            let from_hist = histogram_quantiles(&column, &qs, f64::total_cmp, |x| x);
+            proptest::prop_assert_eq!(bits(&from_hist), bits(&expected));
             proptest::prop_assert_eq!(max_ms.map(f64::to_bits), max.map(f64::to_bits));
         }
     }
