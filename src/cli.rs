@@ -232,6 +232,22 @@ pub enum OutFormat {
     Parquet,
 }
 
+impl OutFormat {
+    /// The report format of a command that writes one report (`compare`, `watch`): table,
+    /// JSON or Markdown.
+    pub fn single_report(self, command: &str) -> anyhow::Result<faultline::report::Format> {
+        use faultline::report::Format;
+        Ok(match self {
+            OutFormat::Table => Format::Table,
+            OutFormat::Json => Format::Json,
+            OutFormat::Markdown => Format::Markdown,
+            OutFormat::Csv | OutFormat::Parquet => {
+                anyhow::bail!("{command} writes --format table, json or markdown")
+            }
+        })
+    }
+}
+
 /// Parses `30s`, `1m`, `5m`, `1h`, `1d` into nanoseconds.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let t = s.trim();

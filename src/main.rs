@@ -150,14 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 fn run_compare(args: cli::CompareArgs) -> anyhow::Result<Exit> {
-    let format = match args.format {
-        OutFormat::Table => Format::Table,
-        OutFormat::Json => Format::Json,
-        OutFormat::Markdown => Format::Markdown,
-        OutFormat::Csv | OutFormat::Parquet => {
-            anyhow::bail!("compare writes --format table, json or markdown")
-        }
-    };
+    let format = args.format.single_report("compare")?;
     let config = args.run.config()?;
     let fail_on = cli::thresholds(&args.fail_on, &config, true)?;
     let plan = args.plan()?;

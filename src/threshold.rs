@@ -556,19 +556,7 @@ mod tests {
     }
 
     fn report() -> Report {
-        let sig = |id: &str, count| SignatureReport {
-            id: id.into(),
-            title: String::new(),
-            severity: "error".into(),
-            count,
-            first_seen: None,
-            last_seen: None,
-            exception_types: vec![],
-            variants: vec![],
-            locations: vec![],
-            remediation: String::new(),
-            references: vec![],
-        };
+        let sig = SignatureReport::named;
         Report {
             signatures: vec![
                 sig("websocket-not-accepted", 19),

@@ -12,7 +12,7 @@ use faultline::follow::{self, Follow, Window};
 use faultline::report::{render, Format, Report};
 use faultline::threshold::Breach;
 
-use crate::cli::{self, OutFormat, WatchArgs};
+use crate::cli::{self, WatchArgs};
 use crate::{announce_breaches, interrupt, return_free_memory_eagerly, write_stdout, Exit};
 
 /// What a reader thread sends: the input's index and its new bytes, or the error that
@@ -23,14 +23,7 @@ type Message = (usize, std::io::Result<Vec<u8>>);
 const POLL: Duration = Duration::from_millis(200);
 
 pub fn run(args: WatchArgs) -> anyhow::Result<Exit> {
-    let format = match args.format {
-        OutFormat::Table => Format::Table,
-        OutFormat::Json => Format::Json,
-        OutFormat::Markdown => Format::Markdown,
-        OutFormat::Csv | OutFormat::Parquet => {
-            anyhow::bail!("watch writes --format table, json or markdown")
-        }
-    };
+    let format = args.format.single_report("watch")?;
     let config = args.run.config()?;
     let fail_on = cli::thresholds(&args.fail_on, &config, false)?;
     let files: Vec<PathBuf> = args

@@ -274,47 +274,24 @@ fn compare_healthy_against_incident_finds_new_failures() {
     assert!(breach[0].contains("threshold breached: new ("), "{err}");
     assert!(breach[0].contains("websocket-not-accepted"), "{err}");
     assert!(out.contains("websocket-not-accepted"), "{out}");
+    let exit = |before: &str, after: &str, fail_on: &str| {
+        let args = [
+            "compare",
+            "--before",
+            before,
+            "--after",
+            after,
+            "--fail-on",
+            fail_on,
+        ];
+        run(&args, None).0
+    };
     // Regressed only: nothing was seen on both sides, so nothing regressed.
-    let (code, _, err) = run(
-        &[
-            "compare",
-            "--before",
-            &healthy,
-            "--after",
-            &log,
-            "--fail-on",
-            "regressed",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "{err}");
-    // Thresholds other than new/regressed are checked on the after side.
-    let (code, _, err) = run(
-        &[
-            "compare",
-            "--before",
-            &log,
-            "--after",
-            &healthy,
-            "--fail-on",
-            "p99>100ms",
-        ],
-        None,
-    );
-    assert_eq!(code, 0, "the healthy side is fast: {err}");
-    let (code, _, _) = run(
-        &[
-            "compare",
-            "--before",
-            &healthy,
-            "--after",
-            &log,
-            "--fail-on",
-            "p99>100ms",
-        ],
-        None,
-    );
-    assert_eq!(code, 3);
+    assert_eq!(exit(&healthy, &log, "regressed"), 0);
+    // Thresholds other than new/regressed are checked on the after side: the healthy side
+    // is fast, the incident's is not.
+    assert_eq!(exit(&log, &healthy, "p99>100ms"), 0);
+    assert_eq!(exit(&healthy, &log, "p99>100ms"), 3);
 }
 
 #[test]

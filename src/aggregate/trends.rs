@@ -422,19 +422,13 @@ pub fn window(f: &Frames, start: i64, end: i64) -> PolarsResult<WindowStats> {
     let len = b.saturating_sub(a);
     let (is_5xx, latency) = (is_5xx.slice(a as i64, len), latency.slice(a as i64, len));
     let latency = latency.as_materialized_series();
-    let qs = [0.5, 0.99];
     let (q, _) = with_latency!(f, latency, |c, cmp, ms| linear_quantiles(
         &mut present_values(c),
-        &qs,
+        &[0.5, 0.99],
         cmp,
         ms
     ));
-    Ok(WindowStats {
-        requests: is_5xx.len() as u64,
-        errors_5xx: is_5xx.bool()?.sum().unwrap_or(0) as u64,
-        p50_ms: q[0].map(round3),
-        p99_ms: q[1].map(round3),
-    })
+    WindowStats::of(is_5xx.bool()?, &q)
 }
 
 /// Requests, 5xx and p50/p99 latency of every request, with a time or without.
@@ -447,12 +441,7 @@ pub fn overall(f: &Frames) -> PolarsResult<WindowStats> {
         cmp,
         ms
     ));
-    Ok(WindowStats {
-        requests: is_5xx.len() as u64,
-        errors_5xx: is_5xx.bool()?.sum().unwrap_or(0) as u64,
-        p50_ms: q[0].map(round3),
-        p99_ms: q[1].map(round3),
-    })
+    WindowStats::of(is_5xx.bool()?, &q)
 }
 
 /// Calls `f` with each present value of `latency`, in order.
@@ -681,6 +670,18 @@ pub struct WindowStats {
     pub p50_ms: Option<f64>,
     /// 99th percentile latency.
     pub p99_ms: Option<f64>,
+}
+
+impl WindowStats {
+    /// The statistics of requests whose 5xx flags are `is_5xx` and whose p50 and p99 are `q`.
+    fn of(is_5xx: &BooleanChunked, q: &[Option<f64>]) -> PolarsResult<WindowStats> {
+        Ok(WindowStats {
+            requests: is_5xx.len() as u64,
+            errors_5xx: is_5xx.sum().unwrap_or(0) as u64,
+            p50_ms: q[0].map(round3),
+            p99_ms: q[1].map(round3),
+        })
+    }
 }
 
 #[cfg(test)]

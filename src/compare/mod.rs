@@ -384,19 +384,7 @@ mod tests {
             },
             signatures: sigs
                 .iter()
-                .map(|&(id, count)| SignatureReport {
-                    id: id.into(),
-                    title: format!("title of {id}"),
-                    severity: "error".into(),
-                    count,
-                    first_seen: None,
-                    last_seen: None,
-                    exception_types: vec![],
-                    variants: vec![],
-                    locations: vec![],
-                    remediation: String::new(),
-                    references: vec![],
-                })
+                .map(|&(id, count)| SignatureReport::named(id, count))
                 .collect(),
             requests: RequestSummary {
                 count: 100,

@@ -231,19 +231,9 @@ mod tests {
             },
             ..Default::default()
         };
-        before.signatures.push(SignatureReport {
-            id: "websocket-not-accepted".into(),
-            title: "t".into(),
-            severity: "error".into(),
-            count: 120,
-            first_seen: None,
-            last_seen: None,
-            exception_types: vec![],
-            variants: vec![],
-            locations: vec![],
-            remediation: String::new(),
-            references: vec![],
-        });
+        before
+            .signatures
+            .push(SignatureReport::named("websocket-not-accepted", 120));
         before.input.records = 500;
         let mut after = before.clone();
         after.signatures.clear();

@@ -144,6 +144,26 @@ pub struct SignatureReport {
     pub references: Vec<String>,
 }
 
+#[cfg(test)]
+impl SignatureReport {
+    /// A signature with only an id and a count, for tests.
+    pub(crate) fn named(id: &str, count: u64) -> SignatureReport {
+        SignatureReport {
+            id: id.into(),
+            title: format!("title of {id}"),
+            severity: "error".into(),
+            count,
+            first_seen: None,
+            last_seen: None,
+            exception_types: vec![],
+            variants: vec![],
+            locations: vec![],
+            remediation: String::new(),
+            references: vec![],
+        }
+    }
+}
+
 /// An exception type and its count.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Count {
