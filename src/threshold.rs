@@ -555,6 +555,22 @@ mod tests {
         assert!(parse("p99>2h").is_err());
     }
 
+    proptest::proptest! {
+        /// Any text, Unicode included, parses or gives an error whose carets can be drawn.
+        #[test]
+        fn any_text_parses_or_points_at_an_error(text in "\\PC{0,40}", tail in "[a-z0-9:>=%., /µ-]{0,30}") {
+            for t in [text.clone(), format!("{text}>{tail}"), format!("endpoint:{tail}>{text}")] {
+                match parse(&t) {
+                    Ok(th) => proptest::prop_assert!(!th.rules.is_empty()),
+                    Err(e) => {
+                        let shown = e.to_string();
+                        proptest::prop_assert!(shown.contains('^'), "{}", shown);
+                    }
+                }
+            }
+        }
+    }
+
     fn report() -> Report {
         let sig = SignatureReport::named;
         Report {
