@@ -128,6 +128,18 @@ fn summary(o: &mut String, r: &Report) {
             r.exceptions.len()
         );
     }
+    let q = &r.requests;
+    if q.count > 0 {
+        let _ = writeln!(
+            o,
+            "- **Traffic:** {} requests, {} with 5xx ({}); p50 {}, p99 {} over the whole log.",
+            q.count,
+            q.errors_5xx,
+            pct(q.errors_5xx, q.count),
+            ms(q.p50_ms),
+            ms(q.p99_ms)
+        );
+    }
     match r.incidents.first() {
         Some(i) => {
             let _ = writeln!(

@@ -112,6 +112,18 @@ pub fn render_table(r: &Report) -> String {
     for n in &r.notes {
         out.push_str(&format!("\nnote: {n}\n"));
     }
+    let q = &r.requests;
+    if q.count > 0 {
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.1} ms"));
+        out.push_str(&format!(
+            "\n{} requests, {} 5xx ({}), p50 {}, p99 {}",
+            q.count,
+            q.errors_5xx,
+            sections::percent(Some(q.errors_5xx as f64 / q.count as f64)),
+            ms(q.p50_ms),
+            ms(q.p99_ms)
+        ));
+    }
     let i = &r.input;
     out.push_str(&format!(
         "\n{} input(s), {} bytes, {} lines, {} records, {} to {}",
