@@ -465,8 +465,8 @@ pub fn thresholds(
     comparison: bool,
 ) -> anyhow::Result<Thresholds> {
     let mut all = Thresholds::default();
+    let known = |id: &str| config.catalog().signatures.iter().any(|s| s.id == id);
     for l in lists {
-        let known = |id: &str| config.catalog().signatures.iter().any(|s| s.id == id);
         all.extend(Thresholds::parse(l, known).map_err(|e| anyhow::anyhow!("--fail-on: {e}"))?);
     }
     if let (false, Some(r)) = (comparison, all.needs_comparison()) {

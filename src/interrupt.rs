@@ -48,16 +48,21 @@ pub fn stdin_is_pipe() -> bool {
 /// SIGINT or SIGTERM comes, even while the writer is still silent.
 pub struct Stdin;
 
+/// Waits up to `ms` milliseconds for stdin to have bytes (or its end): `poll`'s result.
+fn poll_stdin(ms: libc::c_int) -> libc::c_int {
+    let mut fds = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut fds, 1, ms) }
+}
+
 impl Stdin {
     /// Whether a read would return at once (bytes waiting, or the end).
     pub fn ready_now(&self) -> bool {
-        let mut fds = libc::pollfd {
-            fd: 0,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, no wait.
-        unsafe { libc::poll(&mut fds, 1, 0) > 0 }
+        poll_stdin(0) > 0
     }
 }
 
@@ -67,13 +72,8 @@ impl Read for Stdin {
             if requested() {
                 return Ok(0);
             }
-            let mut fds = libc::pollfd {
-                fd: 0,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd; a timeout, so the flag is looked at again.
-            let ready = unsafe { libc::poll(&mut fds, 1, 200) };
+            // A timeout, so the flag is looked at again.
+            let ready = poll_stdin(200);
             if ready < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.kind() == std::io::ErrorKind::Interrupted {

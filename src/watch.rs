@@ -235,11 +235,7 @@ fn tail(i: usize, path: PathBuf, mut file: File, tx: mpsc::SyncSender<Message>) 
 
 /// One interval's line: `12:00:30 last 30s: 240 requests, 12 5xx, p99 9.8 s; ... | total: ...`.
 fn interval_line(now: &str, every_ns: i64, w: &Window, total: &Report) -> String {
-    let ms = |v: Option<f64>| match v {
-        None => "-".to_string(),
-        Some(x) if x >= 1000.0 => format!("{:.2} s", x / 1000.0),
-        Some(x) => format!("{x:.1} ms"),
-    };
+    let ms = faultline::report::sections::latency;
     let secs = every_ns / 1_000_000_000;
     let mut line = format!(
         "{now} last {secs}s: {} requests, {} 5xx, p99 {}",

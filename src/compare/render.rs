@@ -12,10 +12,6 @@ use crate::report::Format;
 /// Totals side by side.
 fn overall(c: &Comparison) -> Section {
     let (b, a) = (&c.before, &c.after);
-    let ms_ratio = |x: Option<f64>, y: Option<f64>| match (x, y) {
-        (Some(x), Some(y)) if x > 0.0 => Cell::Ratio(Some(y / x)),
-        _ => Cell::Ratio(None),
-    };
     Section {
         header: &["", "before", "after", "change"],
         rows: vec![
@@ -47,7 +43,7 @@ fn overall(c: &Comparison) -> Section {
                 Cell::Text("p50 latency".into()),
                 Cell::Ms(b.p50_ms),
                 Cell::Ms(a.p50_ms),
-                ms_ratio(b.p50_ms, a.p50_ms),
+                Cell::Ratio(super::ratio(a.p50_ms, b.p50_ms)),
             ],
             vec![
                 Cell::Text("p99 latency".into()),

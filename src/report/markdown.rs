@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::sections::{self, short_time as short, Cell, Section};
+use super::sections::{self, latency as ms, short_time as short, Cell, Section};
 use super::{Report, SignatureReport};
 
 fn cell(s: &str) -> String {
@@ -39,14 +39,6 @@ pub(crate) fn table(out: &mut String, s: &Section, limit: usize) {
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
-}
-
-pub(crate) fn ms(v: Option<f64>) -> String {
-    match v {
-        None => "-".into(),
-        Some(x) if x >= 1000.0 => format!("{:.2} s", x / 1000.0),
-        Some(x) => format!("{x:.1} ms"),
-    }
 }
 
 fn t(s: &Option<String>) -> String {

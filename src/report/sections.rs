@@ -28,6 +28,15 @@ pub enum Cell {
     Ratio(Option<f64>),
 }
 
+/// A latency with its unit: `12.8 ms`, `15.00 s` from a second on, `-` for none.
+pub fn latency(v: Option<f64>) -> String {
+    match v {
+        None => "-".into(),
+        Some(x) if x >= 1000.0 => format!("{:.2} s", x / 1000.0),
+        Some(x) => format!("{x:.1} ms"),
+    }
+}
+
 /// A fraction as a percentage: `0.0123` -> `1.23%`.
 pub fn percent(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |x| format!("{:.2}%", x * 100.0))
