@@ -563,3 +563,29 @@ fn watch_usage_errors_exit_2() {
         "{out}"
     );
 }
+
+/// `kubectl logs --timestamps` stamps each line in nanoseconds; a split written in
+/// milliseconds (as reports print times) takes in that whole millisecond.
+#[test]
+fn a_split_in_milliseconds_takes_in_nanosecond_stamps_of_that_millisecond() {
+    let log = "\
+2025-01-10T08:40:11.000000000Z 2025-01-10 08:40:11,000 - app.ws - INFO - session opened
+2025-01-10T08:40:12.450120000Z 2025-01-10 08:40:12,450 - uvicorn.error - ERROR - Exception in ASGI application
+2025-01-10T08:40:12.450230000Z Traceback (most recent call last):
+2025-01-10T08:40:12.450340000Z   File \"/srv/api/ws.py\", line 12, in push
+2025-01-10T08:40:12.450450000Z     await ws.send_text(payload)
+2025-01-10T08:40:12.450560000Z RuntimeError: WebSocket is not connected. Need to call \"accept\" first.
+2025-01-10T08:41:00.100000000Z 2025-01-10 08:41:00,100 - app.main - INFO - deploy live
+";
+    let status = |split: &str| {
+        let (code, out, err) = run(
+            &["compare", "--split", split, "-f", "json", "-"],
+            Some(log.as_bytes()),
+        );
+        assert_eq!(code, 0, "{err}");
+        status_of(&json(&out), "websocket-not-accepted").to_string()
+    };
+    assert_eq!(status("2025-01-10T08:40:12.450Z"), "resolved");
+    // A millisecond earlier, the failure is after the split.
+    assert_eq!(status("2025-01-10T08:40:12.449Z"), "new");
+}
