@@ -59,6 +59,11 @@ pub struct AnalyzeArgs {
     /// `p99>2s`, `endpoint:GET /api/v1/health:p99>1s`.
     #[arg(long = "fail-on", value_name = "EXPRS")]
     pub fail_on: Vec<String>,
+    /// Incremental run: read only what the files gained since the run that wrote FILE
+    /// (rotated, truncated and compressed files are recognised), report everything so far,
+    /// and update FILE (created when missing). Files and directories only.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["since", "until"])]
+    pub state: Option<PathBuf>,
     /// How to read and aggregate.
     #[command(flatten)]
     pub run: RunArgs,
@@ -425,6 +430,9 @@ impl CompareArgs {
 impl AnalyzeArgs {
     /// The inputs: the paths, `-` as stdin, or stdin when none is given and it is piped.
     pub fn inputs(&self) -> Result<Vec<InputSpec>, String> {
+        if self.state.is_some() && (self.paths.is_empty() || self.paths.iter().any(|p| p == "-")) {
+            return Err("--state reads files and directories: give their paths (not stdin)".into());
+        }
         if self.paths.is_empty() {
             if std::io::stdin().is_terminal() {
                 return Err("no input: give a file or directory, or pipe logs into stdin\n\

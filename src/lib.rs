@@ -59,6 +59,7 @@ pub mod input;
 #[doc(hidden)]
 pub mod pipeline;
 pub mod report;
+pub mod state;
 pub mod threshold;
 
 use std::io::Read;

@@ -81,7 +81,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             let mut config = config;
             let bar = ProgressBar::start(&mut config);
-            let outcome = faultline::analyze(&inputs, &config);
+            let outcome = match &args.state {
+                Some(state) => faultline::state::analyze_incremental(&args.paths, state, &config)
+                    .map_err(anyhow::Error::from),
+                None => faultline::analyze(&inputs, &config).map_err(anyhow::Error::from),
+            };
             bar.finish();
             let mut outcome = outcome?;
             for e in &outcome.errors {

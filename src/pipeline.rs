@@ -146,6 +146,76 @@ impl<'c> SourceScan<'c> {
         &self.total
     }
 
+    /// A scan that continues from `carried`, the state another scan of this source ended
+    /// with (`--state`), nothing counted yet.
+    pub(crate) fn resume(cfg: &'c Config, budget: Arc<Budget>, carried: Carried) -> Self {
+        let mut scan = SourceScan::new(cfg, budget);
+        scan.st = carried.stitcher;
+        scan.unwrap = carried.unwrap.map(|mut u| {
+            u.set_zone(cfg.scan.limits.zone.clone());
+            u
+        });
+        scan
+    }
+
+    /// Starts reading a file (again) from its first bytes `head` and its `year`; `new` when
+    /// its layout is to be counted (a file read for the first time).
+    pub(crate) fn begin_part(&mut self, head: &[u8], year: YearHint, new: bool) {
+        let counted = self.total.layouts.clone();
+        self.start_part(&head[..head.len().min(HEAD)], year);
+        if !new {
+            self.total.layouts = counted;
+        }
+    }
+
+    /// Reads a buffer of whole lines of the current part (the last may lack its newline).
+    pub(crate) fn read_lines(&mut self, buf: &[u8], bytes: u64) {
+        self.total.bytes += bytes;
+        self.lines(buf, None);
+    }
+
+    /// A copy of the state carried to the next bytes, counting nothing yet: what ends
+    /// there (records still open) can be counted on the copy without touching this scan.
+    pub(crate) fn fork(&self) -> SourceScan<'c> {
+        SourceScan {
+            cfg: self.cfg,
+            budget: Arc::clone(&self.budget),
+            limits: self.limits.clone(),
+            st: self.st.clone(),
+            unwrap: self.unwrap.clone(),
+            total: Summary::new(),
+        }
+    }
+
+    /// What was counted, and the state the next bytes continue from.
+    pub(crate) fn into_parts(self) -> (Summary, Carried) {
+        let carried = Carried {
+            stitcher: self.st,
+            unwrap: self.unwrap,
+        };
+        (self.total, carried)
+    }
+
+    /// Ends the input: the partial lines and records still open are counted. Returns
+    /// everything counted, with the framing counters of the whole stream.
+    pub(crate) fn finish(mut self) -> Summary {
+        self.finish_unwrap();
+        let SourceScan {
+            cfg,
+            budget,
+            st,
+            mut total,
+            ..
+        } = self;
+        let mut rest = Summary::new();
+        let mut step = RecordStep::new(&cfg.classifier);
+        let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
+        budget.charge(&mut rest);
+        total.merge(rest);
+        total.frame = stats;
+        total
+    }
+
     /// Chooses the layout of a part from its first bytes (or `--input-format`); a part whose
     /// layout differs from the previous part's ends that one's partial lines first.
     fn start_part(&mut self, head: &[u8], year: YearHint) {
@@ -275,8 +345,16 @@ impl<'c> SourceScan<'c> {
     }
 }
 
+/// What a source's scan carries from one input's end to the next: the records still open
+/// and the container lines still partial. `--state` saves it between runs.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Carried {
+    pub stitcher: Stitcher,
+    pub unwrap: Option<Unwrapper>,
+}
+
 /// Bytes looked at to detect a layout.
-const HEAD: usize = 64 << 10;
+pub(crate) const HEAD: usize = 64 << 10;
 
 /// Analyses one source (a rotated set as one stream). Returns what could be counted, and the
 /// errors that stopped a part early or skipped it.
@@ -300,14 +378,7 @@ fn scan_source_within(
     for part in src.parts() {
         errors.extend(scan.part(&part));
     }
-    scan.finish_unwrap();
-    let SourceScan { st, mut total, .. } = scan;
-    let mut rest = Summary::new();
-    let mut step = RecordStep::new(&cfg.classifier);
-    let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
-    budget.charge(&mut rest);
-    total.merge(rest);
-    total.frame = stats;
+    let mut total = scan.finish();
     total.files = src.parts().len() as u64;
     total.set_source(&src.name());
     (total, errors)

@@ -7,5 +7,6 @@ mod corpus;
 mod determinism;
 mod hostile;
 mod layouts;
+mod state;
 mod trends;
 mod workflows;

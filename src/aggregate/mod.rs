@@ -9,6 +9,7 @@ mod frames;
 mod incident;
 mod requests;
 mod rows;
+mod saved;
 mod sketch;
 mod trends;
 mod write;
@@ -25,6 +26,7 @@ use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 
 pub use incident::IncidentOptions;
 pub use requests::RequestRows;
+pub use saved::SavedSummary;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
 pub use sketch::{Budget, RequestSketches, ALPHA};
 pub(crate) use trends::{round3, round6, Timeline};
@@ -111,7 +113,7 @@ impl Trends {
     }
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Seen {
     pub count: u64,
     pub first: Option<Nanos>,

@@ -27,7 +27,7 @@ fn sketch() -> DDSketch {
 }
 
 /// Requests, 5xx and the latency sketch of a group of requests.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Requests.
     pub requests: u64,
@@ -156,13 +156,15 @@ impl Budget {
     }
 }
 
-/// Every request aggregate of a run, in sketches.
-#[derive(Debug, Clone, Default)]
+/// Every request aggregate of a run, in sketches. It serializes (`--state`); call
+/// [`RequestSketches::reindex`] after deserializing.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RequestSketches {
     /// The timeline's bucket, nanoseconds.
     bucket_ns: i64,
     /// Endpoint names, and their tallies at the same index.
     names: Vec<String>,
+    #[serde(skip)]
     index: FxHashMap<String, usize>,
     endpoints: Vec<Tally>,
     /// Tallies of the requests that have a time, by bucket start.
@@ -176,6 +178,16 @@ pub struct RequestSketches {
 }
 
 impl RequestSketches {
+    /// Rebuilds the endpoint index (not saved).
+    pub fn reindex(&mut self) {
+        self.index = self
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i))
+            .collect();
+    }
+
     /// Whether any request went into the sketches (the quantiles are estimates).
     pub fn is_active(&self) -> bool {
         self.active

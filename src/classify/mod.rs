@@ -30,7 +30,9 @@ pub use traceback::{shape, Frame, Shape};
 const TRACEBACK_ANCHOR: &str = "Traceback (most recent call last)";
 
 /// A code location: the innermost application frame.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Location {
     /// File path as printed in the traceback.
     pub file: String,

@@ -19,7 +19,7 @@ use super::time::{Nanos, TimeParser};
 use super::{FrameStats, Hit, Limits, LineRef, Record};
 
 /// Where a stream is in a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Phase {
     /// No open record.
     Idle,
@@ -162,7 +162,7 @@ struct Classified<'a> {
 
 /// What a stream's open record is so far, apart from its lines: the same whether the lines
 /// are borrowed from a chunk ([`StreamFramer`]) or owned across a chunk boundary ([`Carry`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct OpenRecord {
     phase: Phase,
     time: Option<Nanos>,
@@ -328,7 +328,7 @@ impl<'a> StreamFramer<'a> {
 }
 
 /// The owned state of one stream at a chunk boundary.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Carry {
     lines: Vec<(Vec<u8>, bool)>,
     st: OpenRecord,
@@ -454,9 +454,13 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
     out
 }
 
-/// Joins chunk outputs, in order, into the sequential framing of a whole input.
-#[derive(Debug, Default)]
+/// Joins chunk outputs, in order, into the sequential framing of a whole input. It
+/// serializes (`--state`), so a later run continues the records left open.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Stitcher {
+    /// Per stream key (bytes, not always UTF-8): a list of pairs in JSON, whose map keys
+    /// must be strings.
+    #[serde(with = "pairs")]
     carries: BTreeMap<Vec<u8>, Carry>,
     /// Counters for lines framed while stitching (orphans).
     pub stats: FrameStats,
@@ -511,6 +515,29 @@ impl Stitcher {
             fr.emit(&key, &mut self.stats, sink);
         }
         self.stats
+    }
+}
+
+/// A map with non-string keys as a list of `[key, value]` pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        m: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(m.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
 

@@ -36,7 +36,10 @@ pub(crate) const CANON: u8 = 0x1e;
 pub(crate) const CANON_TIME: u8 = 0x1f;
 
 /// How the lines of an input are wrapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// Text lines (kubectl, Render and Heroku prefixes are read line by line).
     Text,
@@ -430,7 +433,7 @@ fn journald_line<'a>(line: &'a [u8], tp: &mut TimeParser) -> Option<(Nanos, &'a 
 }
 
 /// Where the year of a `short` journald time comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct YearHint {
     /// The year.
     pub year: i32,
@@ -524,7 +527,7 @@ fn journald_line_in<'a>(
 }
 
 /// Counters of the unwrapping stage.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnwrapStats {
     /// Physical lines read.
     pub lines: u64,
@@ -551,17 +554,20 @@ impl UnwrapStats {
 }
 
 /// A partial line waiting for its end.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Open {
     stream: Vec<u8>,
     time: Option<Nanos>,
     text: Vec<u8>,
 }
 
-/// Rewrites the lines of a wrapped layout into canonical lines; see the module docs.
-#[derive(Debug)]
+/// Rewrites the lines of a wrapped layout into canonical lines; see the module docs. It
+/// serializes (`--state`) without its time parser, whose zone [`Unwrapper::set_zone`] puts
+/// back.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Unwrapper {
     layout: Layout,
+    #[serde(skip)]
     tp: TimeParser,
     year: YearHint,
     max_line: usize,
@@ -591,6 +597,11 @@ impl Unwrapper {
             last: Vec::new(),
             stats: UnwrapStats::default(),
         }
+    }
+
+    /// Sets the zone of zone-less times (after deserializing: it is not saved).
+    pub fn set_zone(&mut self, zone: Option<jiff::tz::TimeZone>) {
+        self.tp = TimeParser::with_zone(zone);
     }
 
     /// The layout it unwraps.

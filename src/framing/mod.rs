@@ -103,7 +103,7 @@ impl Limits {
 }
 
 /// Line and record counters; they add up across chunks.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FrameStats {
     /// Physical lines seen (a final line without a newline counts).
     pub lines: u64,

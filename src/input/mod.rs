@@ -12,7 +12,7 @@ mod readahead;
 mod stream;
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -497,6 +497,63 @@ pub fn open(src: &Part) -> Result<Opened, InputError> {
             }
         }
     }
+}
+
+/// The first `n` bytes of a file, decompressed when it is compressed (fewer when it is
+/// shorter).
+pub(crate) fn read_head(path: &Path, n: usize) -> Result<Vec<u8>, InputError> {
+    let name = path.display().to_string();
+    let io_err = |source| InputError::Io {
+        path: name.clone(),
+        source,
+    };
+    let mut r = open_at(path, 0)?.ok_or_else(|| io_err(io::Error::other("file vanished")))?;
+    let mut head = vec![0; n];
+    let got = read_full(&mut r.reader, &mut head).map_err(io_err)?;
+    head.truncate(got);
+    Ok(head)
+}
+
+/// A file as a stream from (decompressed) byte `offset` on: a plain file is read up to the
+/// size it has now, a compressed one is decompressed and its first `offset` bytes dropped.
+/// `None` when the file (decompressed) is shorter than `offset`.
+pub(crate) fn open_at(path: &Path, offset: u64) -> Result<Option<Stream>, InputError> {
+    let name = path.display().to_string();
+    let io_err = |source| InputError::Io {
+        path: name.clone(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
+    let mut magic = [0u8; 4];
+    let n = read_full(&mut file, &mut magic).map_err(io_err)?;
+    if let Some(c) = compression(&magic[..n]) {
+        let file = File::open(path).map_err(io_err)?;
+        let Opened::Stream(mut s) = decompress(c, Box::new(file), &name)? else {
+            unreachable!("decompress gives a stream");
+        };
+        let skipped = io::copy(&mut (&mut s.reader).take(offset), &mut io::sink()).map_err(
+            |e| InputError::Corrupt {
+                path: name.clone(),
+                format: s.compressed.unwrap_or("compressed"),
+                offset: s
+                    .consumed
+                    .as_ref()
+                    .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
+                reason: e.to_string(),
+            },
+        )?;
+        return Ok((skipped == offset).then_some(s));
+    }
+    if len < offset {
+        return Ok(None);
+    }
+    file.seek(io::SeekFrom::Start(offset)).map_err(io_err)?;
+    Ok(Some(Stream {
+        reader: Box::new(file.take(len - offset)),
+        compressed: None,
+        consumed: None,
+    }))
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
