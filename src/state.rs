@@ -29,7 +29,7 @@ use crate::aggregate::{Budget, SavedSummary, Summary};
 use crate::config::Config;
 use crate::error::{AggregateError, InputError};
 use crate::framing::YearHint;
-use crate::input::{self, InputSpec, Part, ReadAhead, Source};
+use crate::input::{self, InputSpec, Part, ReadAhead};
 use crate::pipeline::{Carried, SourceScan, HEAD};
 use crate::report::{self, InputErrorReport};
 use crate::Outcome;
@@ -296,9 +296,8 @@ impl Known {
     /// The entry `head` and `(dev, ino)` match: the head hash must match, the same inode
     /// is preferred among matches.
     fn claim(&mut self, head: &[u8], dev: u64, ino: u64) -> Option<(usize, FileEntry)> {
-        let matches = |e: &FileEntry| {
-            e.head_len <= head.len() && fnv1a(&head[..e.head_len]) == e.head_hash
-        };
+        let matches =
+            |e: &FileEntry| e.head_len <= head.len() && fnv1a(&head[..e.head_len]) == e.head_hash;
         let i = self
             .entries
             .iter()
@@ -331,9 +330,11 @@ fn identify(
     let (dev, ino) = (meta.dev(), meta.ino());
     let stamp = (meta.len(), meta.mtime() * 1_000_000_000 + meta.mtime_nsec());
     // Unchanged since it was read to its end: the same file, nothing to read.
-    if let Some(i) = known.entries.iter().position(|(_, e)| {
-        e.dev == dev && e.ino == ino && e.done_at == Some(stamp)
-    }) {
+    if let Some(i) = known
+        .entries
+        .iter()
+        .position(|(_, e)| e.dev == dev && e.ino == ino && e.done_at == Some(stamp))
+    {
         let (src, mut entry) = known.entries.swap_remove(i);
         entry.path = path.to_path_buf();
         let id = Identified {
@@ -446,6 +447,9 @@ fn read_file(
         }
         fed += data.len() as u64;
         scan.read_lines(data, data.len() as u64);
+        if let Some(p) = &cfg.scan.progress {
+            p.add(block.data.len());
+        }
         blocks.recycle(block.data);
         if error.is_some() {
             break;
@@ -468,7 +472,7 @@ pub fn analyze_incremental(
     state: &Path,
     cfg: &Config,
 ) -> Result<Outcome, StateError> {
-    let run = || run(paths, state, cfg);
+    let run = || incremental(paths, state, cfg);
     match rayon::ThreadPoolBuilder::new()
         .num_threads(cfg.threads)
         .build()
@@ -478,7 +482,7 @@ pub fn analyze_incremental(
     }
 }
 
-fn run(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Outcome, StateError> {
+fn incremental(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Outcome, StateError> {
     let (old_sources, mut saved) = load(state_path, cfg)?.unwrap_or_default();
     let mut errors = Vec::new();
     let specs: Vec<InputSpec> = paths
@@ -605,4 +609,54 @@ fn run(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Outcome, St
         errors,
         trends,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_is_the_published_function() {
+        // The reference values of FNV-1a, 64 bits: the hash must not change between
+        // versions, or every saved file would look new.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    fn entry(head: &[u8], ino: u64) -> FileEntry {
+        FileEntry {
+            path: PathBuf::from(format!("f{ino}")),
+            dev: 1,
+            ino,
+            head_len: head.len(),
+            head_hash: fnv1a(head),
+            detect_len: head.len(),
+            offset: 10,
+            done_at: None,
+            year: YearHint::default(),
+        }
+    }
+
+    /// A file is its head: the same inode first among files that start alike, any inode
+    /// (a compressed copy) otherwise; a changed head is another file.
+    #[test]
+    fn files_are_claimed_by_head_then_inode() {
+        let mut known = Known {
+            entries: vec![(0, entry(b"2025 a", 7)), (1, entry(b"2025 a", 8))],
+        };
+        let (src, e) = known.claim(b"2025 a and more", 1, 8).unwrap();
+        assert_eq!((src, e.ino), (1, 8));
+        assert!(known.claim(b"2025 b", 1, 7).is_none(), "another head");
+        assert!(
+            known.claim(b"2025", 1, 7).is_none(),
+            "shorter than the head"
+        );
+        let (src, e) = known.claim(b"2025 a", 1, 99).unwrap();
+        assert_eq!((src, e.ino), (0, 7));
+        assert!(
+            known.claim(b"2025 a", 1, 7).is_none(),
+            "each entry claimed once"
+        );
+    }
 }

@@ -26,8 +26,8 @@ use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 
 pub use incident::IncidentOptions;
 pub use requests::RequestRows;
-pub use saved::SavedSummary;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
+pub use saved::SavedSummary;
 pub use sketch::{Budget, RequestSketches, ALPHA};
 pub(crate) use trends::{round3, round6, Timeline};
 pub use write::FrameFormat;

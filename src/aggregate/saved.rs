@@ -73,7 +73,7 @@ impl SavedSummary {
     /// The saved form of `sum`; its request rows are folded into the sketches first, with
     /// `bucket_ns` buckets.
     pub fn of(mut sum: Summary, catalog: &Catalog, bucket_ns: i64) -> SavedSummary {
-        if sum.requests.len() > 0 {
+        if !sum.requests.is_empty() {
             sum.fold_requests(bucket_ns);
         }
         let id = |i: usize| catalog.signatures[i].id.clone();
@@ -92,12 +92,14 @@ impl SavedSummary {
         let mut exceptions: Vec<SavedException> = sum
             .exceptions
             .into_iter()
-            .map(|((exception_type, message, location), seen)| SavedException {
-                exception_type,
-                message,
-                location,
-                seen,
-            })
+            .map(
+                |((exception_type, message, location), seen)| SavedException {
+                    exception_type,
+                    message,
+                    location,
+                    seen,
+                },
+            )
             .collect();
         exceptions.sort_by(|a, b| {
             (&a.exception_type, &a.message, &a.location).cmp(&(

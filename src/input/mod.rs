@@ -532,17 +532,18 @@ pub(crate) fn open_at(path: &Path, offset: u64) -> Result<Option<Stream>, InputE
         let Opened::Stream(mut s) = decompress(c, Box::new(file), &name)? else {
             unreachable!("decompress gives a stream");
         };
-        let skipped = io::copy(&mut (&mut s.reader).take(offset), &mut io::sink()).map_err(
-            |e| InputError::Corrupt {
-                path: name.clone(),
-                format: s.compressed.unwrap_or("compressed"),
-                offset: s
-                    .consumed
-                    .as_ref()
-                    .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
-                reason: e.to_string(),
-            },
-        )?;
+        let skipped =
+            io::copy(&mut (&mut s.reader).take(offset), &mut io::sink()).map_err(|e| {
+                InputError::Corrupt {
+                    path: name.clone(),
+                    format: s.compressed.unwrap_or("compressed"),
+                    offset: s
+                        .consumed
+                        .as_ref()
+                        .map_or(0, |c| c.load(std::sync::atomic::Ordering::Relaxed)),
+                    reason: e.to_string(),
+                }
+            })?;
         return Ok((skipped == offset).then_some(s));
     }
     if len < offset {
