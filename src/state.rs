@@ -249,6 +249,14 @@ fn load(path: &Path, cfg: &Config) -> Result<Option<(Vec<SavedSource>, Summary)>
     Ok(Some((state.sources, summary)))
 }
 
+/// The directory a state file is written in.
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Writes the state next to `path` and renames it over `path`: a run stopped half-way
 /// leaves the old state whole.
 fn save(path: &Path, state: &StateFile) -> Result<(), StateError> {
@@ -256,13 +264,9 @@ fn save(path: &Path, state: &StateFile) -> Result<(), StateError> {
         path: path.display().to_string(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".faultline-state")
-        .tempfile_in(dir)
+        .tempfile_in(directory_of(path))
         .map_err(err)?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
@@ -483,6 +487,17 @@ pub fn analyze_incremental(
 }
 
 fn incremental(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Outcome, StateError> {
+    // A state that could not be written would be known only after reading everything.
+    let dir = directory_of(state_path);
+    if !dir.is_dir() {
+        return Err(StateError::Write {
+            path: state_path.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no directory {}", dir.display()),
+            ),
+        });
+    }
     let (old_sources, mut saved) = load(state_path, cfg)?.unwrap_or_default();
     let mut errors = Vec::new();
     let specs: Vec<InputSpec> = paths

@@ -281,6 +281,19 @@ fn untrusted_state_is_reported_and_kept() {
     std::fs::write(&state, &good).unwrap();
     let (code, _, err) = state_run(&state, &[&path]);
     assert_eq!(code, 0, "{err}");
+    // A state that cannot be written is an error before anything is read.
+    let nowhere = dir.path().join("missing").join("s.json");
+    let (code, _, err) = {
+        let out = faultline()
+            .args(["analyze", "--state", nowhere.to_str().unwrap()])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), out.stdout, err)
+    };
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("cannot write state file"), "{err}");
     // stdin cannot be followed by a state.
     let out = faultline()
         .args(["analyze", "--state", state_str, "-"])

@@ -36,7 +36,7 @@ pub(crate) fn build(
         report.notes.push(format!(
             "latency quantiles are estimates from sketches, within {}% of the exact values \
              (counts are exact): the request rows passed the memory budget (--memory), or \
-             the input was followed live",
+             the input was followed live (watch) or incrementally (--state)",
             crate::aggregate::ALPHA * 100.0
         ));
     }
