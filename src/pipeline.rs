@@ -296,14 +296,29 @@ impl<'c> SourceScan<'c> {
 
     /// Reads one file (or stdin) to its end; returns the error that stopped it early.
     fn part(&mut self, src: &Part) -> Option<InputError> {
-        let year = YearHint::for_part(self.cfg.scan.year, || src.modified_ns());
-        let stream = match input::open(src) {
+        let (opened, mtime) = match input::open_timed(src) {
             Err(e) => return Some(e),
-            Ok(Opened::Empty) => {
+            Ok(o) => o,
+        };
+        let year = YearHint::for_part(self.cfg.scan.year, || {
+            mtime.unwrap_or_else(|| src.modified_ns())
+        });
+        let stream = match opened {
+            Opened::Empty => {
                 self.count_empty();
                 return None;
             }
-            Ok(Opened::Mapped(m)) => {
+            Opened::Read(buf) => {
+                self.total.bytes += buf.len() as u64;
+                self.start_part(&buf[..buf.len().min(HEAD)], year);
+                self.lines(&buf, None);
+                if let Some(p) = &self.cfg.scan.progress {
+                    p.add(buf.len());
+                }
+                input::recycle(buf);
+                return None;
+            }
+            Opened::Mapped(m) => {
                 self.total.bytes += m.len() as u64;
                 self.start_part(&m[..m.len().min(HEAD)], year);
                 self.lines(&m, Some(&m));
@@ -311,7 +326,7 @@ impl<'c> SourceScan<'c> {
                     .truncated()
                     .then(|| InputError::Truncated { path: src.name() });
             }
-            Ok(Opened::Stream(s)) => s,
+            Opened::Stream(s) => s,
         };
         let o = &self.cfg.scan;
         let (max, block, line) = (o.max_decompressed, o.block_size, o.limits.max_line_len);

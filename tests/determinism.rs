@@ -218,3 +218,47 @@ fn sketched_reports_do_not_depend_on_chunking_and_stay_within_the_error() {
         close(&t["p99_ms"], &x["p99_ms"], "bucket p99");
     }
 }
+
+/// A directory of many small files (read into pooled buffers, not mapped; the classification
+/// memo carried from file to file on a thread) gives the same JSON whatever the thread count
+/// and chunk size.
+#[test]
+fn many_small_files_give_identical_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(corpus_of(dir.path(), 20)).unwrap();
+    let logs = dir.path().join("pods");
+    std::fs::create_dir(&logs).unwrap();
+    // Cut at line ends into files of 1-40 lines, named so that none is a rotation of another.
+    let (mut start, mut n) = (0, 0);
+    while start < data.len() {
+        let lines = 1 + (n * 7) % 23;
+        let mut end = start;
+        for _ in 0..lines {
+            end = memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i + 1);
+        }
+        std::fs::write(logs.join(format!("pod-{n:04}-x.log")), &data[start..end]).unwrap();
+        (start, n) = (end, n + 1);
+    }
+    assert!(n > 100, "{n} files");
+    let run = |args: &[&str]| {
+        let out = faultline()
+            .args(["analyze", "--format", "json"])
+            .args(args)
+            .arg(&logs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let base = run(&["--threads", "1"]);
+    assert_eq!(run(&["--threads", "2"]), base);
+    assert_eq!(run(&["--threads", "2", "--chunk-size", "1000"]), base);
+    assert_eq!(run(&["--threads", "8"]), base);
+    let report: serde_json::Value = serde_json::from_slice(&base).unwrap();
+    assert_eq!(report["input"]["files"], n);
+    assert!(sig(&report, "websocket-not-accepted").is_some());
+}

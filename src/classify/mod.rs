@@ -77,6 +77,9 @@ pub struct Classifier {
     /// Prefilter literals that can overlap the traceback literal: where the traceback
     /// literal matches, they are looked for around it (a non-overlapping search reports one).
     tb_overlaps: Vec<String>,
+    /// Tells classifiers apart (a clone keeps it: it classifies alike), for the memo that
+    /// outlives a chunk (`step.rs`).
+    id: u64,
 }
 
 /// A search for a set of literals: aho-corasick's packed (Teddy, SIMD) searcher when the CPU
@@ -180,7 +183,16 @@ impl Classifier {
             prefilter_lits,
             traceback_id,
             tb_overlaps,
+            id: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
         }
+    }
+
+    /// This classifier's identity (shared by its clones).
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The literals of the byte-level prefilter (rare tails of the anchors).

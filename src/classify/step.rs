@@ -1,6 +1,7 @@
 //! The per-record classification step, with its memo of records already classified.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -17,7 +18,7 @@ use crate::framing::{expand_json_with, strip_leading_time, Record, TimeParser};
 /// chunking). On the incident part of a `genlog.py` log the memo makes a thread 3x faster.
 pub(crate) struct RecordStep<'c> {
     cl: &'c Classifier,
-    memo: FxHashMap<Vec<u8>, Option<Arc<Classification>>>,
+    memo: Memo,
     key: Vec<u8>,
     tp: TimeParser,
     /// The last stream name seen, shared by the event rows of that stream.
@@ -27,11 +28,38 @@ pub(crate) struct RecordStep<'c> {
 /// Entries kept before the memo is emptied, to bound memory on logs with no repetition.
 const MEMO_CAP: usize = 4096;
 
+type Memo = FxHashMap<Vec<u8>, Option<Arc<Classification>>>;
+
+thread_local! {
+    /// The memo of the last step that ended on this thread, with its classifier's id: the
+    /// next step of that classifier goes on from it. A small file is a chunk of its own, and
+    /// each one classified its records afresh (a tenth of a run over 20,000 small files).
+    static MEMO: RefCell<Option<(u64, Memo)>> = const { RefCell::new(None) };
+}
+
+impl Drop for RecordStep<'_> {
+    fn drop(&mut self) {
+        let (id, memo) = (self.cl.id(), std::mem::take(&mut self.memo));
+        let _ = MEMO.try_with(|m| {
+            let mut m = m.borrow_mut();
+            // Steps alive side by side on one thread: the larger memo stays.
+            if m.as_ref().is_none_or(|(_, old)| old.len() <= memo.len()) {
+                *m = Some((id, memo));
+            }
+        });
+    }
+}
+
 impl<'c> RecordStep<'c> {
     pub(crate) fn new(cl: &'c Classifier) -> RecordStep<'c> {
         RecordStep {
             cl,
-            memo: FxHashMap::default(),
+            memo: MEMO
+                .try_with(|m| match m.borrow_mut().take() {
+                    Some((id, memo)) if id == cl.id() => memo,
+                    _ => Memo::default(),
+                })
+                .unwrap_or_default(),
             key: Vec::new(),
             tp: TimeParser::new(),
             source: (Vec::new(), Arc::from("")),

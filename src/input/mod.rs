@@ -374,6 +374,8 @@ impl std::ops::Deref for Mapped {
 pub enum Opened {
     /// The whole file, mapped.
     Mapped(Mapped),
+    /// A small file, read whole into a pooled buffer (hand it back with [`recycle`]).
+    Read(Vec<u8>),
     /// An empty regular file (nothing to map).
     Empty,
     /// A stream.
@@ -440,6 +442,33 @@ fn widen_pipe(fd: i32) {
 /// concatenated) or a bzip2 file (`BZh1`..`BZh9`, streams concatenated) is decompressed as a
 /// stream.
 pub fn open(src: &Part) -> Result<Opened, InputError> {
+    open_timed(src).map(|(o, _)| o)
+}
+
+/// Files up to this size are read into a pooled buffer rather than mapped: for a small file
+/// mapping it, registering the guard, faulting its pages in and unmapping it cost more than
+/// copying its bytes.
+pub const SMALL_FILE: u64 = 256 << 10;
+
+thread_local! {
+    /// Each thread's buffers for small files.
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives a small file's buffer back to this thread's pool. Its bytes stay: the next file
+/// read into it overwrites them, and only the part past them is zeroed first.
+pub fn recycle(buf: Vec<u8>) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < 4 {
+            p.push(buf);
+        }
+    });
+}
+
+/// [`open`], and the file's modification time (nanoseconds since the epoch) from the same
+/// `fstat`: one system call where a separate [`Part::modified_ns`] made two.
+pub fn open_timed(src: &Part) -> Result<(Opened, Option<i64>), InputError> {
     let name = src.name();
     let io_err = |source| InputError::Io {
         path: name.clone(),
@@ -448,54 +477,97 @@ pub fn open(src: &Part) -> Result<Opened, InputError> {
     match src {
         Part::Stdin => {
             widen_pipe(0);
-            sniff_stream(Box::new(io::stdin()), &name)
+            sniff_stream(Box::new(io::stdin()), &name).map(|o| (o, None))
         }
         Part::Reader(r) => match r.take() {
-            Some(r) => sniff_stream(r, &name),
+            Some(r) => sniff_stream(r, &name).map(|o| (o, None)),
             None => Err(io_err(io::Error::other("the reader was already read"))),
         },
         Part::File(p) => {
             let file = File::open(p).map_err(io_err)?;
             let meta = file.metadata().map_err(io_err)?;
-            if !meta.is_file() {
-                return sniff_stream(Box::new(file), &name);
-            }
-            if meta.len() == 0 {
-                return Ok(Opened::Empty);
-            }
-            let mut magic = [0u8; 4];
-            let n = read_full(&mut (&file), &mut magic).map_err(io_err)?;
-            if let Some(c) = compression(&magic[..n]) {
-                let file = File::open(p).map_err(io_err)?;
-                return decompress(c, Box::new(file), &name);
-            }
-            // A file that grows while it is read is analysed up to the size seen here.
-            let len = meta.len();
-            let stream = |name: &str| -> Result<Opened, InputError> {
-                let f = File::open(p).map_err(|source| InputError::Io {
-                    path: name.to_string(),
-                    source,
-                })?;
-                sniff_stream(Box::new(f.take(len)), name)
-            };
-            // SAFETY: the mapping is read-only. If another process truncates the file while
-            // it is mapped, reading past the new end raises SIGBUS: the guard registered
-            // right below turns that into zeros and an error (see `guard.rs`); no mapping is
-            // used without a guard.
-            match unsafe { Mmap::map(&file) } {
-                Ok(map) => {
-                    let Some(guard) = guard::Guard::register(map.as_ptr(), map.len()) else {
-                        drop(map);
-                        return stream(&name);
-                    };
-                    if looks_binary(&map[..map.len().min(8192)]) {
-                        return Err(InputError::Binary { path: name });
-                    }
-                    Ok(Opened::Mapped(Mapped { guard, map }))
-                }
-                Err(_) => stream(&name),
-            }
+            let mtime = meta.modified().ok().map(|t| {
+                t.duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+            });
+            open_file(p, file, &meta, &name).map(|o| (o, mtime))
         }
+    }
+}
+
+/// Opens a file whose metadata is `meta` (see [`open`]).
+fn open_file(
+    p: &Path,
+    file: File,
+    meta: &std::fs::Metadata,
+    name: &str,
+) -> Result<Opened, InputError> {
+    let io_err = |source| InputError::Io {
+        path: name.to_string(),
+        source,
+    };
+    if !meta.is_file() {
+        return sniff_stream(Box::new(file), name);
+    }
+    if meta.len() == 0 {
+        return Ok(Opened::Empty);
+    }
+    if meta.len() <= SMALL_FILE {
+        let mut buf = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        buf.resize(meta.len() as usize, 0);
+        let n = read_full(&mut (&file), &mut buf).map_err(io_err)?;
+        buf.truncate(n);
+        let compressed = compression(&buf[..n.min(4)]);
+        let binary = compressed.is_none() && looks_binary(&buf[..n.min(8192)]);
+        if n == 0 || compressed.is_some() || binary {
+            recycle(buf);
+        } else {
+            return Ok(Opened::Read(buf));
+        }
+        if let Some(c) = compressed {
+            let file = File::open(p).map_err(io_err)?;
+            return decompress(c, Box::new(file), name);
+        }
+        if binary {
+            return Err(InputError::Binary {
+                path: name.to_string(),
+            });
+        }
+        // It shrank to nothing since its size was read.
+        return Ok(Opened::Empty);
+    }
+    let mut magic = [0u8; 4];
+    let n = read_full(&mut (&file), &mut magic).map_err(io_err)?;
+    if let Some(c) = compression(&magic[..n]) {
+        let file = File::open(p).map_err(io_err)?;
+        return decompress(c, Box::new(file), name);
+    }
+    // A file that grows while it is read is analysed up to the size seen here.
+    let len = meta.len();
+    let stream = |name: &str| -> Result<Opened, InputError> {
+        let f = File::open(p).map_err(|source| InputError::Io {
+            path: name.to_string(),
+            source,
+        })?;
+        sniff_stream(Box::new(f.take(len)), name)
+    };
+    // SAFETY: the mapping is read-only. If another process truncates the file while it is
+    // mapped, reading past the new end raises SIGBUS: the guard registered right below turns
+    // that into zeros and an error (see `guard.rs`); no mapping is used without a guard.
+    match unsafe { Mmap::map(&file) } {
+        Ok(map) => {
+            let Some(guard) = guard::Guard::register(map.as_ptr(), map.len()) else {
+                drop(map);
+                return stream(name);
+            };
+            if looks_binary(&map[..map.len().min(8192)]) {
+                return Err(InputError::Binary {
+                    path: name.to_string(),
+                });
+            }
+            Ok(Opened::Mapped(Mapped { guard, map }))
+        }
+        Err(_) => stream(name),
     }
 }
 
