@@ -301,3 +301,48 @@ fn untrusted_state_is_reported_and_kept() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A container log (CRI, long lines cut into `P` pieces by the runtime) cut anywhere, even
+/// between the pieces of one line: the unwrapper's partial lines are carried in the state.
+#[test]
+fn container_pieces_cut_anywhere_total_one_run() {
+    let mut data = Vec::new();
+    for (i, line) in String::from_utf8(log()).unwrap().lines().enumerate() {
+        let ts = format!(
+            "2025-01-10T08:{:02}:{:02}.{:03}000000Z",
+            i / 60 % 60,
+            i % 60,
+            i % 1000
+        );
+        let chars: Vec<char> = line.chars().collect();
+        let pieces: Vec<String> = match chars.is_empty() {
+            true => vec![String::new()],
+            false => chars.chunks(40).map(|c| c.iter().collect()).collect(),
+        };
+        for (j, p) in pieces.iter().enumerate() {
+            let tag = if j + 1 == pieces.len() { "F" } else { "P" };
+            data.extend(format!("{ts} stdout {tag} {p}\n").bytes());
+        }
+    }
+    let cfg = Config::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.log");
+    std::fs::write(&whole, &data).unwrap();
+    let want = faultline::analyze(&[faultline::InputSpec::Path(whole)], &cfg).unwrap();
+    assert_eq!(want.report.input.layouts.get("cri"), Some(&1));
+    assert!(want.report.input.joined_lines > 100);
+    let want = serde_json::to_value(&want.report).unwrap();
+    for seed in 1..6 {
+        let (path, state) = (dir.path().join("0.log"), dir.path().join("s.json"));
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&state);
+        let mut last = None;
+        for w in cuts(data.len(), seed).windows(2) {
+            append(&path, &data[w[0]..w[1]]);
+            let run = analyze_incremental(std::slice::from_ref(&path), &state, &cfg);
+            last = Some(run.unwrap());
+        }
+        let got = serde_json::to_value(&last.unwrap().report).unwrap();
+        assert_same(&got, &want, &format!("seed {seed}"));
+    }
+}
