@@ -105,8 +105,15 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, Aggregat
         if TRIM.load(Ordering::Relaxed) {
             release_free_memory();
         }
-        let (mut report, trends) =
-            report::build(summary, config.classifier.catalog(), &config.trends)?;
+        let (report, trends) = report::build(summary, config.classifier.catalog(), &config.trends)?;
+        Ok(Outcome::new(report, errors, trends))
+    };
+    on_pool(config.threads, run)
+}
+
+impl Outcome {
+    /// The outcome of a run, its input errors also listed in the report.
+    pub(crate) fn new(mut report: Report, errors: Vec<InputError>, trends: Trends) -> Outcome {
         report.errors = errors
             .iter()
             .map(|e| InputErrorReport {
@@ -114,18 +121,20 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, Aggregat
                 message: e.to_string(),
             })
             .collect();
-        Ok(Outcome {
+        Outcome {
             report,
             errors,
             trends,
-        })
-    };
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-    {
-        Ok(pool) => pool.install(run),
-        Err(_) => run(),
+        }
+    }
+}
+
+/// Runs `f` on a thread pool of `threads` threads (on the current one when none can be
+/// built).
+pub(crate) fn on_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
     }
 }
 

@@ -31,7 +31,7 @@ use crate::error::{AggregateError, InputError};
 use crate::framing::YearHint;
 use crate::input::{self, InputSpec, Part, ReadAhead};
 use crate::pipeline::{Carried, SourceScan, HEAD};
-use crate::report::{self, InputErrorReport};
+use crate::report;
 use crate::Outcome;
 
 /// The schema of the state file; it changes whenever what is saved changes shape.
@@ -476,14 +476,7 @@ pub fn analyze_incremental(
     state: &Path,
     cfg: &Config,
 ) -> Result<Outcome, StateError> {
-    let run = || incremental(paths, state, cfg);
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .build()
-    {
-        Ok(pool) => pool.install(run),
-        Err(_) => run(),
-    }
+    crate::on_pool(cfg.threads, || incremental(paths, state, cfg))
 }
 
 fn incremental(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Outcome, StateError> {
@@ -612,18 +605,7 @@ fn incremental(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Out
              (deleted or moved away)"
         ));
     }
-    report.errors = errors
-        .iter()
-        .map(|e| InputErrorReport {
-            path: e.path().to_string(),
-            message: e.to_string(),
-        })
-        .collect();
-    Ok(Outcome {
-        report,
-        errors,
-        trends,
-    })
+    Ok(Outcome::new(report, errors, trends))
 }
 
 #[cfg(test)]

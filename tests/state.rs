@@ -147,15 +147,21 @@ fn five_appended_pieces_total_one_run() {
 /// traceback cut anywhere.
 #[test]
 fn any_cuts_total_one_run() {
-    let data = log();
+    pieces_total_one_run(&log(), 1..12);
+}
+
+/// For each seed, appends `data` in 5 pieces cut anywhere, with an incremental run (through
+/// the library) after each, and asserts the last report equals one run over `data`, which
+/// it returns.
+fn pieces_total_one_run(data: &[u8], seeds: std::ops::Range<u64>) -> faultline::Outcome {
     let cfg = Config::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole.log");
-    std::fs::write(&whole, &data).unwrap();
-    let want = faultline::analyze(&[faultline::InputSpec::Path(whole)], &cfg).unwrap();
-    let want = serde_json::to_value(&want.report).unwrap();
-    for seed in 1..12 {
-        let (path, state) = (dir.path().join("app.log"), dir.path().join("s.json"));
+    std::fs::write(&whole, data).unwrap();
+    let one = faultline::analyze(&[faultline::InputSpec::Path(whole)], &cfg).unwrap();
+    let want = serde_json::to_value(&one.report).unwrap();
+    for seed in seeds {
+        let (path, state) = (dir.path().join("0.log"), dir.path().join("s.json"));
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&state);
         let mut last = None;
@@ -166,6 +172,7 @@ fn any_cuts_total_one_run() {
         let got = serde_json::to_value(&last.unwrap().report).unwrap();
         assert_same(&got, &want, &format!("seed {seed}"));
     }
+    one
 }
 
 fn gzip(path: &Path) -> PathBuf {
@@ -324,25 +331,7 @@ fn container_pieces_cut_anywhere_total_one_run() {
             data.extend(format!("{ts} stdout {tag} {p}\n").bytes());
         }
     }
-    let cfg = Config::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let whole = dir.path().join("whole.log");
-    std::fs::write(&whole, &data).unwrap();
-    let want = faultline::analyze(&[faultline::InputSpec::Path(whole)], &cfg).unwrap();
-    assert_eq!(want.report.input.layouts.get("cri"), Some(&1));
-    assert!(want.report.input.joined_lines > 100);
-    let want = serde_json::to_value(&want.report).unwrap();
-    for seed in 1..6 {
-        let (path, state) = (dir.path().join("0.log"), dir.path().join("s.json"));
-        let _ = std::fs::remove_file(&path);
-        let _ = std::fs::remove_file(&state);
-        let mut last = None;
-        for w in cuts(data.len(), seed).windows(2) {
-            append(&path, &data[w[0]..w[1]]);
-            let run = analyze_incremental(std::slice::from_ref(&path), &state, &cfg);
-            last = Some(run.unwrap());
-        }
-        let got = serde_json::to_value(&last.unwrap().report).unwrap();
-        assert_same(&got, &want, &format!("seed {seed}"));
-    }
+    let one = pieces_total_one_run(&data, 1..6);
+    assert_eq!(one.report.input.layouts.get("cri"), Some(&1));
+    assert!(one.report.input.joined_lines > 100);
 }
