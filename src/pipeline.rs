@@ -116,6 +116,7 @@ impl<'c> SourceScan<'c> {
         self.start_part(
             &head[..head.len().min(HEAD)],
             YearHint::for_part(self.cfg.scan.year, now),
+            true,
         );
     }
 
@@ -161,11 +162,7 @@ impl<'c> SourceScan<'c> {
     /// Starts reading a file (again) from its first bytes `head` and its `year`; `new` when
     /// its layout is to be counted (a file read for the first time).
     pub(crate) fn begin_part(&mut self, head: &[u8], year: YearHint, new: bool) {
-        let counted = self.total.layouts.clone();
-        self.start_part(&head[..head.len().min(HEAD)], year);
-        if !new {
-            self.total.layouts = counted;
-        }
+        self.start_part(&head[..head.len().min(HEAD)], year, new);
     }
 
     /// Reads a buffer of whole lines of the current part (the last may lack its newline).
@@ -217,11 +214,14 @@ impl<'c> SourceScan<'c> {
     }
 
     /// Chooses the layout of a part from its first bytes (or `--input-format`); a part whose
-    /// layout differs from the previous part's ends that one's partial lines first.
-    fn start_part(&mut self, head: &[u8], year: YearHint) {
+    /// layout differs from the previous part's ends that one's partial lines first. `count`:
+    /// the part is counted among the layouts (not when it is resumed by `--state`).
+    fn start_part(&mut self, head: &[u8], year: YearHint, count: bool) {
         let opts = &self.cfg.scan;
         let layout = opts.layout.unwrap_or_else(|| detect(head));
-        *self.total.layouts.entry(layout.name()).or_insert(0) += 1;
+        if count {
+            *self.total.layouts.entry(layout.name()).or_insert(0) += 1;
+        }
         self.limits = opts.limits.for_part(layout, head, year);
         if self.unwrap.as_ref().map(Unwrapper::layout) == Some(layout) {
             return;
@@ -310,7 +310,7 @@ impl<'c> SourceScan<'c> {
             }
             Opened::Read(buf) => {
                 self.total.bytes += buf.len() as u64;
-                self.start_part(&buf[..buf.len().min(HEAD)], year);
+                self.start_part(&buf[..buf.len().min(HEAD)], year, true);
                 self.lines(&buf, None);
                 if let Some(p) = &self.cfg.scan.progress {
                     p.add(buf.len());
@@ -320,7 +320,7 @@ impl<'c> SourceScan<'c> {
             }
             Opened::Mapped(m) => {
                 self.total.bytes += m.len() as u64;
-                self.start_part(&m[..m.len().min(HEAD)], year);
+                self.start_part(&m[..m.len().min(HEAD)], year, true);
                 self.lines(&m, Some(&m));
                 return m
                     .truncated()
@@ -343,7 +343,7 @@ impl<'c> SourceScan<'c> {
                 break;
             }
             if first {
-                self.start_part(&block.data[..block.data.len().min(HEAD)], year);
+                self.start_part(&block.data[..block.data.len().min(HEAD)], year, true);
                 first = false;
             }
             self.lines(&block.data, None);
