@@ -400,11 +400,27 @@ fn scan_source_within(
 }
 
 /// Analyses every source in parallel and merges the results in source order.
+///
+/// Sources are handed to the workers in batches of neighbours, each read one after the other
+/// into one summary: a directory of small files is a few hundred parallel tasks and as many
+/// merges, not one task and one merge on the calling thread per file (20,000 files of 27
+/// lines: most of the time went to that overhead). A large file in a batch is still split
+/// into chunks that the other workers take.
 pub fn scan_all(sources: &[Source], cfg: &Config) -> (Summary, Vec<InputError>) {
     let budget = Arc::new(budget(cfg));
+    let per = batch_len(sources.len(), rayon::current_num_threads());
     let results: Vec<_> = sources
-        .par_iter()
-        .map(|s| scan_source_within(s, cfg, &budget))
+        .par_chunks(per)
+        .map(|batch| {
+            let mut total = Summary::new();
+            let mut errors = Vec::new();
+            for s in batch {
+                let (sum, e) = scan_source_within(s, cfg, &budget);
+                total.merge(sum);
+                errors.extend(e);
+            }
+            (total, errors)
+        })
         .collect();
     let mut total = Summary::new();
     let mut errors = Vec::new();
@@ -413,4 +429,11 @@ pub fn scan_all(sources: &[Source], cfg: &Config) -> (Summary, Vec<InputError>) 
         errors.extend(e);
     }
     (total, errors)
+}
+
+/// Sources a batch holds: eight batches a thread at least, so that a batch slower than the
+/// others (a large file among small ones) leaves the rest to be shared; at most 64, past
+/// which a task's overhead no longer shows.
+fn batch_len(sources: usize, threads: usize) -> usize {
+    (sources / (threads.max(1) * 8)).clamp(1, 64)
 }
