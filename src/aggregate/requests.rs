@@ -651,6 +651,14 @@ impl RequestRows {
         self.blocks.iter().all(RequestBlock::is_empty)
     }
 
+    /// Whether nothing was pushed or counted, and no endpoint is known.
+    pub(crate) fn is_blank(&self) -> bool {
+        self.is_empty()
+            && self.endpoints.is_empty()
+            && self.unparsed_latency == 0
+            && self.missing_latency == 0
+    }
+
     /// Appends `o`, remapping its endpoint ids: into an empty summary its blocks move, else
     /// its rows are copied onto the end of the last block (a stream merges one block's rows
     /// at a time: they grow one set of columns in place, as they would be read into one).
@@ -682,7 +690,15 @@ impl RequestRows {
 
     /// Appends `parts` to `out`: endpoint ids renumbered in place (in parallel), blocks moved;
     /// a small block is copied onto the end of the block before it.
-    fn concat_into(out: &mut RequestRows, mut parts: Vec<RequestRows>) {
+    fn concat_into(out: &mut RequestRows, parts: Vec<RequestRows>) {
+        let mut parts: Vec<RequestRows> = parts.into_iter().filter(|p| !p.is_blank()).collect();
+        // Into nothing, the first part moves: its ids are the ones interning would give.
+        if out.is_blank() && !parts.is_empty() {
+            let expected = out.expected;
+            *out = parts.remove(0);
+            out.blocks.retain(|b| !b.is_empty());
+            out.expected = out.expected.max(expected);
+        }
         let remaps: Vec<Vec<u32>> = parts
             .iter()
             .map(|p| {
@@ -691,11 +707,20 @@ impl RequestRows {
                 p.endpoints.iter().map(|name| out.intern(name)).collect()
             })
             .collect();
-        parts
-            .par_iter_mut()
-            .zip(remaps.par_iter())
-            .filter(|(_, remap)| remap.iter().enumerate().any(|(i, &j)| i as u32 != j))
-            .for_each(|(p, remap)| p.blocks.iter_mut().for_each(|b| b.renumber(remap)));
+        let renumber = |(p, remap): (&mut RequestRows, &Vec<u32>)| {
+            if remap.iter().enumerate().any(|(i, &j)| i as u32 != j) {
+                p.blocks.iter_mut().for_each(|b| b.renumber(remap));
+            }
+        };
+        // A rayon task per part only pays where there are rows to renumber.
+        if parts.iter().map(RequestRows::len).sum::<usize>() >= PARALLEL_ROWS {
+            parts
+                .par_iter_mut()
+                .zip(remaps.par_iter())
+                .for_each(renumber);
+        } else {
+            parts.iter_mut().zip(remaps.iter()).for_each(renumber);
+        }
         for p in parts {
             for b in p.blocks {
                 match out.blocks.last_mut() {
@@ -719,6 +744,9 @@ impl RequestRows {
         }
     }
 }
+
+/// Rows past which renumbering the parts of a concatenation is spread over the threads.
+const PARALLEL_ROWS: usize = 1 << 16;
 
 /// Slots of [`RequestRows`]'s table of endpoints that are their own key.
 const CANONICAL_SLOTS: usize = 256;

@@ -304,22 +304,52 @@ fn discover_files(specs: &[InputSpec], errors: &mut Vec<InputError>) -> Vec<Sour
     out
 }
 
+/// The files under `dir` in name order, depth first (walkdir's sorted order): sorted once,
+/// as whole paths, by [`path_order`]. Walkdir's own sort found each name again from its path
+/// at every comparison: 4% of the time of 20,000 files, on the thread every worker waits for.
 fn walk(dir: &Path, out: &mut Vec<Source>, errors: &mut Vec<InputError>) {
-    let it = walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .sort_by_file_name();
-    for entry in it {
+    let mut files = Vec::new();
+    let mut failed = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(true) {
         match entry {
             Ok(e) if e.file_type().is_dir() => {}
-            Ok(e) => out.push(Source::One(Part::File(e.into_path()))),
+            Ok(e) => files.push(e.into_path()),
             Err(e) => {
-                let path = e.path().unwrap_or(dir).display().to_string();
+                let path = e.path().unwrap_or(dir).to_path_buf();
                 let source = e
                     .into_io_error()
                     .unwrap_or_else(|| io::Error::other("symlink loop"));
-                errors.push(InputError::Io { path, source });
+                failed.push((path, source));
             }
         }
+    }
+    files.sort_unstable_by(|a, b| path_order(a, b));
+    out.extend(files.into_iter().map(|p| Source::One(Part::File(p))));
+    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    errors.extend(failed.into_iter().map(|(p, source)| InputError::Io {
+        path: p.display().to_string(),
+        source,
+    }));
+}
+
+/// Paths component by component, as [`Path`]'s own order, for the paths a walk gives (no
+/// `.` or repeated separators): bytewise with the separator below every other byte, which
+/// needs no parsing into components.
+fn path_order(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let (a, b) = (
+        a.as_os_str().as_encoded_bytes(),
+        b.as_os_str().as_encoded_bytes(),
+    );
+    let key = |c: u8| {
+        if std::path::is_separator(char::from(c)) {
+            0
+        } else {
+            u16::from(c) + 1
+        }
+    };
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => key(a[i]).cmp(&key(b[i])),
+        None => a.len().cmp(&b.len()),
     }
 }
 
@@ -697,16 +727,51 @@ pub fn looks_binary(head: &[u8]) -> bool {
     if head.is_empty() {
         return false;
     }
-    let bad = head
-        .iter()
-        .filter(|&&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b)) || c == 0x7f)
-        .count();
+    // Control characters but tab, newline, form feed, carriage return and escape, and DEL:
+    // counted with compares and byte sums only, in blocks whose count fits a byte, so that it
+    // runs on vectors (read whole, a small file is checked through, and the loop with
+    // branches was 5% of the time of 20,000 small files).
+    let is_bad = |c: u8| {
+        let text = (c == b'\t') | (c == b'\n') | (c == 0x0c) | (c == b'\r') | (c == 0x1b);
+        u8::from(((c < 0x20) & !text) | (c == 0x7f))
+    };
+    let bad: usize = head
+        .chunks(255)
+        .map(|b| usize::from(b.iter().fold(0u8, |n, &c| n.wrapping_add(is_bad(c)))))
+        .sum();
     bad * 10 > head.len()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn walk_order_is_component_order() {
+        let mut names: Vec<PathBuf> = [
+            "d/a-b/x.log",
+            "d/a/x.log",
+            "d/a/x.log.1",
+            "d/a.log",
+            "d/a/b/c.log",
+            "d/ab.log",
+            "d/A.log",
+            "d/a/x-1.log",
+            "d/a0/y.log",
+            "d/é.log",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        let mut expected = names.clone();
+        expected.sort(); // Path's order: component by component
+        names.sort_by(|a, b| path_order(a, b));
+        assert_eq!(names, expected);
+        // A plain bytewise sort puts `d/a-b/...` first, which component order does not.
+        let mut bytewise = expected.clone();
+        bytewise.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+        assert_ne!(bytewise, expected);
+    }
 
     #[test]
     fn split_lines_covers_the_buffer() {
@@ -756,6 +821,20 @@ mod tests {
             b"hello\0 world, a stray NUL in a long enough line of text\n"
         ));
         assert!(looks_binary(&[0u8, 1, 2, 3, 4, 5, 0, 0, 0, 7]));
+        // Tabs, form feeds, carriage returns and ANSI escapes are text; a tenth of other
+        // control bytes is not, in any block of the 255-byte count.
+        let colored = b"\x1b[31mERROR\x1b[0m\tfailed\r\n\x0c".repeat(100);
+        assert!(!looks_binary(&colored));
+        let mut mixed = vec![b'a'; 1000];
+        for i in (0..1000).step_by(9) {
+            mixed[i] = 0x01;
+        }
+        assert!(looks_binary(&mixed));
+        for i in (0..1000).step_by(18) {
+            mixed[i] = 0x7f;
+            mixed[i + 9] = b'a';
+        }
+        assert!(!looks_binary(&mixed), "56 of 1000 bytes");
     }
 
     #[test]
