@@ -95,11 +95,25 @@ fn sample(head: &[u8]) -> impl Iterator<Item = &[u8]> {
         Some(i) => &head[..=i],
         None => head,
     };
-    complete
-        .split(|&c| c == b'\n')
-        .map(trim_cr)
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .take(SAMPLE_LINES)
+    // Lines found with memchr: a split that tests every byte was most of the time that
+    // detection took, a tenth of the time of a directory of small files.
+    let mut rest = Some(complete);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        Some(match memchr::memchr(b'\n', r) {
+            Some(i) => {
+                rest = Some(&r[i + 1..]);
+                &r[..i]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        })
+    })
+    .map(trim_cr)
+    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    .take(SAMPLE_LINES)
 }
 
 /// Guesses an input's layout from its first bytes (a few KiB are enough).
