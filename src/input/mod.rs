@@ -217,71 +217,44 @@ fn rotation(name: &str) -> Option<(&str, Rotation)> {
 /// first file was. A name that is alone keeps being a plain file.
 fn group_rotations(files: Vec<Source>) -> Vec<Source> {
     use std::collections::HashMap;
-    // Keys borrow the paths (an owned directory and name per file were most of the time of
-    // listing 20,000 files): a group is a directory and a base name, and lists its members
-    // as (rotation, index into `files`).
-    type Key<'a> = (&'a Path, &'a str);
-    let mut keys: Vec<Option<Key<'_>>> = Vec::with_capacity(files.len());
-    let mut groups: HashMap<Key<'_>, Vec<(Rotation, usize)>> = HashMap::new();
-    for (i, s) in files.iter().enumerate() {
+    let mut groups: HashMap<(PathBuf, String), Vec<(Rotation, PathBuf)>> = HashMap::new();
+    let mut keys = Vec::with_capacity(files.len());
+    for s in &files {
         let key = match s {
             Source::One(Part::File(p)) => p
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(rotation)
                 .map(|(base, r)| {
-                    let k = (p.parent().unwrap_or(Path::new("")), base);
-                    groups.entry(k).or_default().push((r, i));
+                    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let k = (dir, base.to_string());
+                    groups.entry(k.clone()).or_default().push((r, p.clone()));
                     k
                 }),
             _ => None,
         };
         keys.push(key);
     }
-    // Where each file goes: alone (its own index), with its group (the group's first member
-    // in listing order stands for it), or nowhere (placed with its group already).
-    enum Place {
-        Alone,
-        Group(Vec<usize>, PathBuf),
-        Placed,
-    }
-    let mut places: Vec<Place> = Vec::with_capacity(files.len());
-    for key in &keys {
-        let place = match key.and_then(|k| groups.remove(&k).map(|g| (k, g))) {
-            None if key.is_some() => Place::Placed,
-            None => Place::Alone,
-            Some((_, g)) if g.len() < 2 => Place::Alone,
-            Some((k, mut g)) => {
-                let path_of = |i: usize| match &files[i] {
-                    Source::One(Part::File(p)) => Some(p),
-                    _ => None,
-                };
-                // Oldest first; one path listed twice is read once.
-                g.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| path_of(a.1).cmp(&path_of(b.1))));
-                g.dedup_by(|a, b| path_of(a.1) == path_of(b.1));
-                Place::Group(g.into_iter().map(|(_, i)| i).collect(), k.0.join(k.1))
-            }
-        };
-        places.push(place);
-    }
-    drop(keys);
-    let mut files: Vec<Option<Source>> = files.into_iter().map(Some).collect();
     let mut out = Vec::with_capacity(files.len());
-    for (i, place) in places.into_iter().enumerate() {
-        match place {
-            Place::Alone => out.extend(files[i].take()),
-            Place::Placed => {}
-            Place::Group(members, base) => {
-                let parts = members
-                    .into_iter()
-                    .filter_map(|m| match files[m].take() {
-                        Some(Source::One(Part::File(p))) => Some(p),
-                        _ => None,
-                    })
-                    .collect();
-                out.push(Source::Rotated { base, parts });
-            }
+    for (s, key) in files.into_iter().zip(keys) {
+        let Some(key) = key else {
+            out.push(s);
+            continue;
+        };
+        let Some(group) = groups.get_mut(&key) else {
+            continue; // already placed with its group
+        };
+        if group.len() < 2 {
+            out.push(s);
+            continue;
         }
+        let mut group = groups.remove(&key).unwrap_or_default();
+        group.sort();
+        group.dedup_by(|a, b| a.1 == b.1);
+        out.push(Source::Rotated {
+            base: key.0.join(&key.1),
+            parts: group.into_iter().map(|(_, p)| p).collect(),
+        });
     }
     out
 }
@@ -352,7 +325,7 @@ fn walk(dir: &Path, out: &mut Vec<Source>, errors: &mut Vec<InputError>) {
     }
     files.sort_unstable_by(|a, b| path_order(a, b));
     out.extend(files.into_iter().map(|p| Source::One(Part::File(p))));
-    failed.sort_by(|a, b| a.0.cmp(&b.0));
+    failed.sort_by(|a, b| path_order(&a.0, &b.0));
     errors.extend(failed.into_iter().map(|(p, source)| InputError::Io {
         path: p.display().to_string(),
         source,
