@@ -16,6 +16,59 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Colour in tables on a terminal: auto (when stdout is one and NO_COLOR is not set),
+    /// always or never.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// The table style for output to stdout (`to_file`: to a file instead): the width of
+    /// `COLUMNS` or of the terminal, and colour as chosen.
+    pub fn style(self, to_file: bool) -> faultline::report::TableStyle {
+        let tty = !to_file && std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && !no_color,
+        };
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|c| *c >= 20);
+        let width = match (to_file, columns) {
+            (true, _) => None,
+            (false, Some(c)) => Some(c),
+            (false, None) if tty => terminal_width(),
+            (false, None) => None,
+        };
+        faultline::report::TableStyle { width, color }
+    }
+}
+
+/// The width of the terminal on stdout.
+fn terminal_width() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        // SAFETY: TIOCGWINSZ fills a `winsize` on a terminal and fails on anything else.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+        (ok && ws.ws_col >= 20).then_some(usize::from(ws.ws_col))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// Subcommands.
@@ -30,8 +83,29 @@ pub enum Command {
     /// interval, new signatures and breached thresholds at once, the full report at Ctrl-C
     /// or at the end of the input.
     Watch(WatchArgs),
-    /// List the signature catalog with its remediations.
+    /// List the signature catalog, or show one signature with its whole fix.
     Signatures(SignaturesArgs),
+    /// Print a shell completion script: `faultline completions bash > /etc/bash_completion.d/faultline`.
+    Completions(CompletionsArgs),
+    /// Print a man page (roff): `faultline man > faultline.1`, `faultline man analyze >
+    /// faultline-analyze.1`.
+    Man(ManArgs),
+}
+
+/// `faultline man`.
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (default: faultline's own page).
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// `faultline completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `faultline analyze`.
@@ -42,10 +116,11 @@ pub struct AnalyzeArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
-    /// Directory for `--format csv|parquet` (one file per frame), or file for `markdown`.
+    /// Write the report to this file instead of stdout; a directory for `--format csv` and
+    /// `parquet` (one file per frame).
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m).
+    /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m ago).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
     /// Only records before this time: RFC 3339, a date, or relative (2h, 30m ago).
@@ -97,7 +172,7 @@ pub struct CompareArgs {
     /// Output format: table, json or markdown.
     #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
-    /// File for `--format markdown` or `json` (default: stdout).
+    /// Write the comparison to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Exit with status 3 on a breach: `new`, `regressed`, and any `analyze` threshold,
@@ -140,9 +215,22 @@ pub struct RunArgs {
     /// thread count). The result never depends on it.
     #[arg(long, value_parser = parse_size)]
     pub chunk_size: Option<usize>,
-    /// Extra directory of `*.toml` signature files (repeatable).
-    #[arg(long = "patterns", value_name = "DIR")]
+    /// Extra signatures: a pattern file, or a directory of `*.toml` files (repeatable).
+    #[arg(long = "patterns", value_name = "PATH")]
     pub patterns: Vec<PathBuf>,
+    /// Leave these signatures out (ids, comma-separated, repeatable).
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub disable: Vec<String>,
+    /// In directories, read only the files matching this glob (`*.log`); `!GLOB` leaves
+    /// files out. Repeatable. A glob without `/` matches file names at any depth.
+    #[arg(long = "glob", short = 'g', value_name = "GLOB", allow_hyphen_values = true)]
+    pub globs: Vec<String>,
+    /// In directories, leave out the files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// In directories, read hidden files and directories too (skipped by default).
+    #[arg(long)]
+    pub hidden: bool,
     /// Keep at most this many bytes of a line (default 1M).
     #[arg(long, value_parser = parse_size)]
     pub max_line: Option<usize>,
@@ -210,12 +298,21 @@ pub enum SplitBy {
 /// `faultline signatures`.
 #[derive(Debug, clap::Args)]
 pub struct SignaturesArgs {
-    /// Output format (`table` also prints each remediation).
+    /// Show only these signatures, each with its whole fix.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Output format: table, json or markdown.
     #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
-    /// Extra directory of `*.toml` signature files (repeatable).
-    #[arg(long = "patterns", value_name = "DIR")]
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Extra signatures: a pattern file, or a directory of `*.toml` files (repeatable).
+    #[arg(long = "patterns", value_name = "PATH")]
     pub patterns: Vec<PathBuf>,
+    /// Leave these signatures out (ids, comma-separated, repeatable).
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub disable: Vec<String>,
     /// Run every `*.toml` case file of DIR (a log excerpt and the signatures it must give)
     /// and print each signature's hits, misses and false positives; exits 1 on a failure.
     #[arg(long, value_name = "DIR")]
@@ -238,6 +335,17 @@ pub enum OutFormat {
 }
 
 impl OutFormat {
+    /// The name as written on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutFormat::Table => "table",
+            OutFormat::Json => "json",
+            OutFormat::Markdown => "markdown",
+            OutFormat::Csv => "csv",
+            OutFormat::Parquet => "parquet",
+        }
+    }
+
     /// The report format of a command that writes one report (`compare`, `watch`): table,
     /// JSON or Markdown.
     pub fn single_report(self, command: &str) -> anyhow::Result<faultline::report::Format> {
@@ -282,7 +390,9 @@ pub fn parse_time_arg(
     zone: &jiff::tz::TimeZone,
 ) -> Result<i64, String> {
     let t = s.trim();
-    if let Ok(d) = parse_duration(t) {
+    // `2h` and `2h ago` both mean two hours before now.
+    let rel = t.strip_suffix("ago").map_or(t, str::trim_end);
+    if let Ok(d) = parse_duration(rel) {
         return Ok(now.as_nanosecond() as i64 - d);
     }
     if let Ok(ts) = t.parse::<jiff::Timestamp>() {
@@ -300,7 +410,7 @@ pub fn parse_time_arg(
             .map_err(|e| format!("'{s}': {e}"))?;
         return Ok(z.timestamp().as_nanosecond() as i64);
     }
-    Err(format!("'{s}' is not a time: use RFC 3339 (2025-01-10T10:00:00Z), a date (2025-01-10) or a duration (2h)"))
+    Err(format!("'{s}' is not a time: use RFC 3339 (2025-01-10T10:00:00Z), a date (2025-01-10) or a duration before now (2h, 30m ago)"))
 }
 
 /// Parses `KEY=UNIT` for `--latency-field`.
@@ -462,6 +572,17 @@ impl AnalyzeArgs {
         if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
             anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");
         }
+        if let (OutFormat::Table | OutFormat::Json | OutFormat::Markdown, Some(p)) =
+            (self.format, &self.output)
+        {
+            if p.is_dir() {
+                anyhow::bail!(
+                    "{}: is a directory; --output takes a file for --format {}",
+                    p.display(),
+                    self.format.name()
+                );
+            }
+        }
         Ok(c)
     }
 }
@@ -494,7 +615,9 @@ impl RunArgs {
 
     /// The validated configuration, without a time window.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut c = Config::with_patterns(&self.patterns)?;
+        let mut c = Config::with_catalog(&self.patterns, &self.disable)?;
+        c.scan.walk = faultline::input::WalkFilter::new(self.hidden, &self.globs, &self.exclude)
+            .map_err(|e| anyhow::anyhow!("--glob/--exclude: {e}"))?;
         if let Some(t) = self.threads {
             c.threads = usize::from(t);
         }
@@ -518,6 +641,31 @@ impl RunArgs {
         }
         Ok(c)
     }
+}
+
+/// The man page of faultline, or of one of its subcommands (`faultline-analyze(1)`).
+pub fn man_page(sub: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let top = Cli::command();
+    let cmd = match sub {
+        None => top,
+        Some(name) => {
+            let names: Vec<String> = top
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let Some(c) = top.find_subcommand(name) else {
+                anyhow::bail!("no command '{name}': one of {}", names.join(", "));
+            };
+            let c = c.clone();
+            // clap keeps names as `&'static str`; this page is the process's one output.
+            let full: &'static str = format!("faultline-{}", c.get_name()).leak();
+            c.name(full).bin_name(full)
+        }
+    };
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut buf)?;
+    Ok(buf)
 }
 
 /// Parses `--regressed-factor`: a number above 1.
@@ -680,6 +828,7 @@ mod tests {
             match Cli::try_parse_from(v) {
                 Ok(Cli {
                     command: Command::Compare(c),
+                    ..
                 }) => c.plan().map_err(|e| e.to_string()),
                 Ok(_) => unreachable!(),
                 Err(e) => Err(e.to_string()),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::aggregate::TrendOptions;
-use crate::classify::catalog::read_dir_toml;
+use crate::classify::catalog::read_patterns;
 use crate::classify::{Catalog, Classifier};
 use crate::error::CatalogError;
 use crate::extract::{RequestReader, Unit};
@@ -30,16 +30,26 @@ impl Config {
         Config::with_patterns::<&Path>(&[])
     }
 
-    /// The built-in catalog plus the `*.toml` files of each directory.
-    pub fn with_patterns<P: AsRef<Path>>(dirs: &[P]) -> Result<Config, CatalogError> {
+    /// The built-in catalog plus the pattern files (a file, or the `*.toml` files of a
+    /// directory) at each path.
+    pub fn with_patterns<P: AsRef<Path>>(paths: &[P]) -> Result<Config, CatalogError> {
+        Config::with_catalog(paths, &[])
+    }
+
+    /// [`Config::with_patterns`], without the signatures whose ids are in `disable`.
+    pub fn with_catalog<P: AsRef<Path>>(
+        paths: &[P],
+        disable: &[String],
+    ) -> Result<Config, CatalogError> {
         let mut catalog = Catalog::builtin()?;
         let mut requests = RequestReader::builtin()?;
-        for d in dirs {
-            for (f, text) in read_dir_toml(d.as_ref())? {
+        for p in paths {
+            for (f, text) in read_patterns(p.as_ref())? {
                 catalog.add_str(&f, &text)?;
                 requests.add_str(&f, &text)?;
             }
         }
+        catalog.disable(disable)?;
         Ok(Config {
             classifier: Classifier::new(catalog),
             requests: Some(requests),
@@ -94,6 +104,8 @@ pub struct ScanOptions {
     pub memory: Option<u64>,
     /// Where a run counts its progress, for a progress bar.
     pub progress: Option<std::sync::Arc<Progress>>,
+    /// Which files directory walks read (hidden files, `--glob`, `--exclude`).
+    pub walk: crate::input::WalkFilter,
 }
 
 /// A run's progress: bytes of input read (compressed bytes for a compressed input) of the
@@ -146,6 +158,7 @@ impl Default for ScanOptions {
             max_decompressed: 64 << 30,
             memory: Some(DEFAULT_MEMORY),
             progress: None,
+            walk: crate::input::WalkFilter::default(),
         }
     }
 }

@@ -44,8 +44,16 @@ pub enum CatalogError {
         /// The file with the first definition.
         first: PathBuf,
     },
-    /// The `--patterns` directory could not be listed.
-    #[error("{}: cannot read pattern directory: {source}", path.display())]
+    /// `--disable` (or `signatures ID`) names an id the catalog does not have.
+    #[error("no signature '{id}'{}; faultline signatures lists them", hint.as_ref().map(|h| format!(" (did you mean '{h}'?)")).unwrap_or_default())]
+    Unknown {
+        /// The id asked for.
+        id: String,
+        /// The nearest id the catalog has.
+        hint: Option<String>,
+    },
+    /// A `--patterns` path could not be read or listed.
+    #[error("{}: cannot read pattern file or directory: {source}", path.display())]
     Dir {
         /// The directory.
         path: PathBuf,
@@ -70,7 +78,7 @@ pub enum InputError {
     Corrupt {
         /// The input.
         path: String,
-        /// `gzip`, `zstd` or `bzip2`.
+        /// `gzip`, `zstd`, `bzip2` or `xz`.
         format: &'static str,
         /// Byte offset in the compressed file where reading failed.
         offset: u64,
@@ -89,6 +97,18 @@ pub enum InputError {
     Truncated {
         /// The input.
         path: String,
+    },
+    /// A directory holds no file to read: empty, or every file in it was skipped.
+    #[error("{path}: no log files in this directory{}", no_logs_detail(*hidden, *own_outputs, *globs))]
+    NoLogs {
+        /// The directory.
+        path: String,
+        /// Hidden files skipped (`--hidden` reads them).
+        hidden: u64,
+        /// faultline's own reports and frames skipped.
+        own_outputs: u64,
+        /// Files left out by `--glob`/`--exclude`.
+        globs: u64,
     },
     /// A compressed input decompressed to more than the limit (a decompression bomb?); what
     /// came before the limit was analysed.
@@ -109,8 +129,27 @@ impl InputError {
             | InputError::Corrupt { path, .. }
             | InputError::Binary { path }
             | InputError::Truncated { path }
-            | InputError::TooLarge { path, .. } => path,
+            | InputError::TooLarge { path, .. }
+            | InputError::NoLogs { path, .. } => path,
         }
+    }
+}
+
+/// What a walk of an empty-looking directory skipped, for [`InputError::NoLogs`].
+fn no_logs_detail(hidden: u64, own: u64, globs: u64) -> String {
+    let mut parts = Vec::new();
+    if hidden > 0 {
+        parts.push(format!("{hidden} hidden skipped (--hidden reads them)"));
+    }
+    if own > 0 {
+        parts.push(format!("{own} faultline report or frame file(s) skipped"));
+    }
+    if globs > 0 {
+        parts.push(format!("{globs} left out by --glob/--exclude"));
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", parts.join(", ")),
     }
 }
 

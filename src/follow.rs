@@ -199,7 +199,7 @@ pub fn finish(follows: Vec<Follow<'_>>, cfg: &Config) -> Result<Outcome, Aggrega
     for f in follows {
         all.merge(f.into_summary());
     }
-    let (report, trends) = report::build(all, cfg.catalog(), &cfg.trends)?;
+    let (report, trends) = report::build(all, cfg)?;
     Ok(Outcome {
         report,
         errors: Vec::new(),

@@ -95,7 +95,8 @@ pub struct Outcome {
 pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, AggregateError> {
     let run = || {
         let mut errors = Vec::new();
-        let sources = input::discover(specs, &mut errors);
+        let found = input::discover(specs, &config.scan.walk, &mut errors);
+        let sources = found.sources;
         if let Some(p) = &config.scan.progress {
             p.total
                 .store(input::total_size(&sources), Ordering::Relaxed);
@@ -105,10 +106,26 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, Aggregat
         if TRIM.load(Ordering::Relaxed) {
             release_free_memory();
         }
-        let (report, trends) = report::build(summary, config.classifier.catalog(), &config.trends)?;
+        let (mut report, trends) = report::build(summary, config)?;
+        report.notes.extend(skipped_note(found.skipped));
         Ok(Outcome::new(report, errors, trends))
     };
     on_pool(config.threads, run)
+}
+
+/// Says what directory walks skipped, when they skipped anything.
+pub(crate) fn skipped_note(s: input::Skipped) -> Option<String> {
+    let mut parts = Vec::new();
+    if s.hidden > 0 {
+        parts.push(format!("{} hidden (--hidden reads them)", s.hidden));
+    }
+    if s.own_outputs > 0 {
+        parts.push(format!("{} faultline report or frame file(s)", s.own_outputs));
+    }
+    if s.globs > 0 {
+        parts.push(format!("{} left out by --glob/--exclude", s.globs));
+    }
+    (!parts.is_empty()).then(|| format!("skipped in directories: {}", parts.join(", ")))
 }
 
 impl Outcome {

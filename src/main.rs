@@ -11,7 +11,7 @@ use clap::Parser;
 
 use cli::{Cli, Command, OutFormat};
 use faultline::compare::{compare, render_compare, CompareOptions, Span};
-use faultline::report::{render, render_catalog, Format};
+use faultline::report::{render, render_catalog, render_table_styled, Format};
 use faultline::threshold::Breach;
 use faultline::{FrameFormat, InputSpec, Outcome, TimeWindow};
 
@@ -63,6 +63,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let color = cli.color;
     match cli.command {
         Command::Analyze(args) => {
             let mut inputs = args.inputs().map_err(anyhow::Error::msg)?;
@@ -101,14 +102,16 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 );
             }
             let report = &outcome.report;
-            match (args.format, &args.output) {
-                (OutFormat::Table, _) => write_stdout(&render(report, Format::Table))?,
-                (OutFormat::Json, _) => write_stdout(&render(report, Format::Json))?,
-                (OutFormat::Markdown, None) => write_stdout(&render(report, Format::Markdown))?,
-                (OutFormat::Markdown, Some(p)) => {
-                    std::fs::write(p, render(report, Format::Markdown))?
+            let out = args.output.as_deref();
+            match args.format {
+                OutFormat::Table => {
+                    let style = color.style(out.is_some());
+                    write_out(out, render_table_styled(report, &style).as_bytes())?
                 }
-                (OutFormat::Csv | OutFormat::Parquet, dir) => {
+                OutFormat::Json => write_out(out, &render(report, Format::Json))?,
+                OutFormat::Markdown => write_out(out, &render(report, Format::Markdown))?,
+                OutFormat::Csv | OutFormat::Parquet => {
+                    let dir = out;
                     let dir = dir.as_deref().expect("checked by config()");
                     let fmt = if args.format == OutFormat::Csv {
                         FrameFormat::Csv
@@ -131,8 +134,19 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         }
         Command::Compare(args) => run_compare(args),
         Command::Watch(args) => watch::run(args),
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "faultline", &mut buf);
+            write_stdout(&buf)?;
+            Ok(Exit::Ok)
+        }
+        Command::Man(a) => {
+            write_stdout(&cli::man_page(a.command.as_deref())?)?;
+            Ok(Exit::Ok)
+        }
         Command::Signatures(args) => {
-            let config = faultline::Config::with_patterns(&args.patterns)?;
+            let config = faultline::Config::with_catalog(&args.patterns, &args.disable)?;
             if let Some(dir) = &args.check {
                 let res = faultline::check::check_dir(dir, &config)?;
                 write_stdout(faultline::check::render(&res).as_bytes())?;
@@ -143,11 +157,26 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 });
             }
             let catalog = config.catalog();
+            let mut picked = Vec::new();
+            for id in &args.ids {
+                let s = catalog.get(id).ok_or_else(|| faultline::CatalogError::Unknown {
+                    id: id.clone(),
+                    hint: catalog.nearest(id).map(str::to_string),
+                })?;
+                picked.push(s);
+            }
+            let all: Vec<&faultline::Signature> = catalog.signatures.iter().collect();
+            let list = if picked.is_empty() { &all } else { &picked };
             let out = match args.format {
-                OutFormat::Json => faultline::report::catalog_json(catalog),
-                _ => render_catalog(catalog, true).into_bytes(),
+                OutFormat::Json => faultline::report::catalog_json(list),
+                OutFormat::Markdown => faultline::report::catalog_markdown(list).into_bytes(),
+                OutFormat::Table if picked.is_empty() => render_catalog(list).into_bytes(),
+                OutFormat::Table => faultline::report::render_signatures(list).into_bytes(),
+                OutFormat::Csv | OutFormat::Parquet => {
+                    anyhow::bail!("signatures writes --format table, json or markdown")
+                }
             };
-            write_stdout(&out)?;
+            write_out(args.output.as_deref(), &out)?;
             Ok(Exit::Ok)
         }
     }
@@ -197,13 +226,7 @@ fn run_compare(args: cli::CompareArgs) -> anyhow::Result<Exit> {
         regressed_factor: args.regressed_factor,
     };
     let c = compare(&before.report, &after.report, spans, &opts);
-    let out = render_compare(&c, format);
-    match &args.output {
-        Some(p) if format != Format::Table => std::fs::write(p, out)
-            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", p.display()))?,
-        Some(_) => anyhow::bail!("--output writes json or markdown; the table goes to stdout"),
-        None => write_stdout(&out)?,
-    }
+    write_out(args.output.as_deref(), &render_compare(&c, format))?;
     let breaches = fail_on.check_comparison(&c, &after.report);
     report_breaches(&breaches);
     let errors = before.errors.len() + after.errors.len();
@@ -336,6 +359,15 @@ fn message(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+/// Writes `bytes` to the file at `path`, or to stdout without one.
+pub(crate) fn write_out(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        None => Ok(write_stdout(bytes)?),
+        Some(p) => std::fs::write(p, bytes)
+            .map_err(|e| anyhow::anyhow!("{}: cannot write: {e}", p.display())),
+    }
 }
 
 pub(crate) fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {

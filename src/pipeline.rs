@@ -19,10 +19,13 @@ use crate::input::{self, split_lines, Mapped, Opened, Part, ReadAhead, Source};
 
 /// Reads one record into `sum`: its request line, and what it is.
 fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep<'_>) {
-    if let Some(t) = r.time {
-        if !cfg.scan.window.contains(t) {
-            return sum.skip_outside(r.lines.len());
+    match r.time {
+        Some(t) if !cfg.scan.window.contains(t) => {
+            let before = cfg.scan.window.since.is_some_and(|s| t < s);
+            return sum.skip_outside(r.lines.len(), before);
         }
+        None if cfg.scan.window.is_set() => sum.keep_untimed(),
+        _ => {}
     }
     sum.see_time(r.time);
     if let (Some(reader), false) = (&cfg.requests, r.traceback) {

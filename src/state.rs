@@ -500,7 +500,8 @@ fn incremental(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Out
             false => Ok(InputSpec::Path(p.clone())),
         })
         .collect::<Result<_, _>>()?;
-    let sources = input::discover(&specs, &mut errors);
+    let found = input::discover(&specs, &cfg.scan.walk, &mut errors);
+    let sources = found.sources;
     let mut known = Known {
         entries: old_sources
             .iter()
@@ -598,13 +599,14 @@ fn incremental(paths: &[PathBuf], state_path: &Path, cfg: &Config) -> Result<Out
     save(state_path, &file)?;
     let mut all = saved;
     all.merge(open);
-    let (mut report, trends) = report::build(all, cfg.catalog(), &cfg.trends)?;
+    let (mut report, trends) = report::build(all, cfg)?;
     if gone > 0 {
         report.notes.push(format!(
             "{gone} file(s) read by an earlier run are no longer among the inputs \
              (deleted or moved away)"
         ));
     }
+    report.notes.extend(crate::skipped_note(found.skipped));
     Ok(Outcome::new(report, errors, trends))
 }
 

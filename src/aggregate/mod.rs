@@ -155,6 +155,18 @@ fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut FxHashMap<K, u64>, b: &
     }
 }
 
+/// The records a `--since`/`--until` window did not keep, by side, and those it kept
+/// because they have no time.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WindowMiss {
+    /// Records before the window's start.
+    pub before: u64,
+    /// Records at or after its end.
+    pub after: u64,
+    /// Records without a time, kept.
+    pub untimed: u64,
+}
+
 /// Everything counted so far. Cheap to create; merge partial summaries with [`Summary::merge`].
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
@@ -180,6 +192,8 @@ pub struct Summary {
     pub events: Vec<Vec<EventRow>>,
     /// Records and lines outside the `--since`/`--until` window.
     pub outside_window: (u64, u64),
+    /// Where the records a window did not keep were, and the records it could not place.
+    pub window_miss: WindowMiss,
     /// Inputs by layout name.
     pub layouts: BTreeMap<&'static str, u64>,
     /// Counters of the unwrapping of container layouts.
@@ -205,15 +219,25 @@ impl Summary {
             sketches: RequestSketches::default(),
             events: Vec::new(),
             outside_window: self.outside_window,
+            window_miss: self.window_miss,
             layouts: self.layouts.clone(),
             unwrap: self.unwrap.clone(),
         }
     }
 
-    /// Counts a record outside the time window, of `lines` lines.
-    pub fn skip_outside(&mut self, lines: usize) {
+    /// Counts a record outside the time window, of `lines` lines, `before` its start or not.
+    pub fn skip_outside(&mut self, lines: usize, before: bool) {
         self.outside_window.0 += 1;
         self.outside_window.1 += lines as u64;
+        match before {
+            true => self.window_miss.before += 1,
+            false => self.window_miss.after += 1,
+        }
+    }
+
+    /// Counts a record kept by a time window because it has no time to place it by.
+    pub fn keep_untimed(&mut self) {
+        self.window_miss.untimed += 1;
     }
 
     /// Notes a record's time in the overall time range.
@@ -284,6 +308,7 @@ impl Summary {
             && !self.sketches.is_active()
             && self.events.iter().all(Vec::is_empty)
             && self.outside_window == (0, 0)
+            && self.window_miss == WindowMiss::default()
             && self.layouts.is_empty()
             && self.unwrap == UnwrapStats::default()
     }
@@ -376,6 +401,9 @@ impl Summary {
             .extend(o.events.into_iter().filter(|b| !b.is_empty()));
         self.outside_window.0 += o.outside_window.0;
         self.outside_window.1 += o.outside_window.1;
+        self.window_miss.before += o.window_miss.before;
+        self.window_miss.after += o.window_miss.after;
+        self.window_miss.untimed += o.window_miss.untimed;
         for (k, v) in o.layouts {
             *self.layouts.entry(k).or_insert(0) += v;
         }

@@ -1,9 +1,11 @@
 //! The signature catalog: TOML pattern files, validated and compiled.
 //!
-//! The built-in files in `patterns/` are compiled into the binary; `--patterns DIR` adds the
-//! `*.toml` files of a directory, read in name order. Every mistake (bad TOML, bad regex, an
-//! anchor the regex can never need, a duplicate id) is reported at start-up with the file and
-//! the signature, never later on some input.
+//! The built-in files in `patterns/` are compiled into the binary; `--patterns PATH` adds a
+//! pattern file, or the `*.toml` files of a directory, read in name order. A user's signature
+//! replaces a built-in one of the same id only when it says `override = true`; `--disable ID`
+//! drops one. Every mistake (bad TOML, bad regex, an anchor the regex can never need, a
+//! duplicate id) is reported at start-up with the file and the signature, never later on
+//! some input.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -118,6 +120,9 @@ struct RawSignature {
     remediation: String,
     #[serde(default)]
     references: Vec<String>,
+    /// Replaces the earlier signature of the same id (a built-in one), in its place.
+    #[serde(default, rename = "override")]
+    replaces: bool,
 }
 
 /// One known failure: how to find it and how to fix it.
@@ -230,24 +235,95 @@ impl Catalog {
                 }
             }
         }
+        let mut replaced: Vec<String> = Vec::new();
         for raw in file.signature {
-            if let Some(first) = seen.get(&raw.id) {
-                return Err(CatalogError::Duplicate {
-                    path: path.into(),
-                    id: raw.id,
-                    first: first.clone(),
-                });
+            let earlier = self.signatures.iter().position(|s| s.id == raw.id);
+            match (seen.get(&raw.id), raw.replaces) {
+                // An override replaces a signature of an earlier file, once.
+                (Some(_), true) if earlier.is_some() && !replaced.contains(&raw.id) => {}
+                (Some(first), _) => {
+                    return Err(CatalogError::Duplicate {
+                        path: path.into(),
+                        id: raw.id,
+                        first: first.clone(),
+                    });
+                }
+                (None, true) => {
+                    return Err(CatalogError::Signature {
+                        path: path.into(),
+                        id: raw.id,
+                        reason: "override = true, but no earlier signature has this id \
+                                 (see faultline signatures)"
+                            .into(),
+                    });
+                }
+                (None, false) => {}
             }
+            let replaces = raw.replaces;
             let sig = compile(path, raw, eager)?;
             seen.insert(sig.id.clone(), path.into());
-            self.signatures.push(sig);
+            match earlier {
+                Some(i) if replaces => {
+                    replaced.push(sig.id.clone());
+                    self.signatures[i] = sig;
+                }
+                _ => self.signatures.push(sig),
+            }
         }
         Ok(())
+    }
+
+    /// Drops the signatures with these ids (`--disable`); an id the catalog does not have
+    /// is an error, with the nearest id that it has.
+    pub fn disable(&mut self, ids: &[String]) -> Result<(), CatalogError> {
+        for id in ids {
+            if self.get(id).is_none() {
+                return Err(CatalogError::Unknown {
+                    id: id.clone(),
+                    hint: self.nearest(id).map(str::to_string),
+                });
+            }
+        }
+        self.signatures.retain(|s| !ids.contains(&s.id));
+        Ok(())
+    }
+
+    /// The id most like `id` (most shared words, then shortest), if any shares a word.
+    pub fn nearest(&self, id: &str) -> Option<&str> {
+        let words: Vec<&str> = id.split(['-', '_', ' ']).filter(|w| w.len() > 2).collect();
+        self.signatures
+            .iter()
+            .map(|s| {
+                let shared = words.iter().filter(|w| s.id.contains(*w)).count();
+                (shared, std::cmp::Reverse(s.id.len()), s.id.as_str())
+            })
+            .filter(|(n, _, _)| *n > 0)
+            .max()
+            .map(|(_, _, id)| id)
     }
 
     /// Looks a signature up by id.
     pub fn get(&self, id: &str) -> Option<&Signature> {
         self.signatures.iter().find(|s| s.id == id)
+    }
+}
+
+/// The pattern files at `path`: the file itself, or a directory's `*.toml` files in name
+/// order; each with its text.
+pub fn read_patterns(path: &Path) -> Result<Vec<(PathBuf, String)>, CatalogError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => read_dir_toml(path),
+        Ok(_) => {
+            let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+                path: path.into(),
+                source,
+            })?;
+            Ok(vec![(path.into(), text)])
+        }
+        Err(source) => Err(CatalogError::Dir {
+            path: path.into(),
+            source,
+        }),
     }
 }
 

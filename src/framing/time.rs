@@ -385,6 +385,11 @@ pub struct TimeWindow {
 }
 
 impl TimeWindow {
+    /// Whether either end is set.
+    pub fn is_set(&self) -> bool {
+        self.since.is_some() || self.until.is_some()
+    }
+
     /// Whether `t` is inside.
     pub fn contains(&self, t: Nanos) -> bool {
         self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)

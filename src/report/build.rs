@@ -1,10 +1,13 @@
 //! The report built from what the aggregation counted: everything sorted (count descending,
 //! then name), the long lists cut, the notes that say what could not be computed.
 
-use crate::aggregate::{round6, Summary, TrendOptions, Trends, MAX_EXCEPTION_GROUPS, MAX_KEPT};
+use crate::aggregate::{
+    round6, Summary, TrendOptions, Trends, WindowMiss, MAX_EXCEPTION_GROUPS, MAX_KEPT,
+};
 use crate::classify::Catalog;
+use crate::config::Config;
 use crate::error::AggregateError;
-use crate::framing::{format_rfc3339, Nanos};
+use crate::framing::{format_rfc3339, Nanos, TimeWindow};
 
 use super::{
     CodeLocation, Count, ExceptionGroup, InputSummary, LocationCount, Report, RequestSummary,
@@ -13,11 +16,9 @@ use super::{
 use rustc_hash::FxHashMap;
 
 /// Builds the report of a run's summary, with its trends (computed here with polars).
-pub(crate) fn build(
-    mut summary: Summary,
-    catalog: &Catalog,
-    opts: &TrendOptions,
-) -> Result<(Report, Trends), AggregateError> {
+pub(crate) fn build(mut summary: Summary, cfg: &Config) -> Result<(Report, Trends), AggregateError> {
+    let (catalog, opts) = (cfg.catalog(), &cfg.trends);
+    let miss = summary.window_miss;
     let mut trends = summary.trends(catalog, opts)?;
     let mut report = counts_report(summary, catalog);
     let q = trends.requests;
@@ -40,7 +41,13 @@ pub(crate) fn build(
             crate::aggregate::ALPHA * 100.0
         ));
     }
-    if q.count == 0 {
+    let window = cfg.scan.window;
+    let input = &report.input;
+    let emptied = input.records > 0 && input.records == input.records_outside_window;
+    if emptied {
+        // What a user must hear first: the window, not the empty trends it leaves.
+        report.notes.push(empty_window_note(window, miss));
+    } else if q.count == 0 {
         report.notes.push(
             "no request lines found: endpoints, latency and incidents need access or request lines"
                 .into(),
@@ -50,7 +57,21 @@ pub(crate) fn build(
             .notes
             .push("request lines have no latency in a known unit: see --latency-field".into());
     }
-    if report.time_range.start.is_none() {
+    if miss.untimed > 0 {
+        let kept = report.input.records - report.input.records_outside_window;
+        report.notes.push(if report.time_range.start.is_none() && miss.untimed == kept {
+            format!(
+                "no timestamps found: --since/--until cannot place the {kept} record(s), so \
+                 all are kept"
+            )
+        } else {
+            format!(
+                "{} record(s) have no timestamp: --since/--until cannot place them, so they \
+                 are kept",
+                miss.untimed
+            )
+        });
+    } else if report.time_range.start.is_none() && !emptied {
         report
             .notes
             .push("no timestamps found: no timeline and no incident detection".into());
@@ -61,6 +82,23 @@ pub(crate) fn build(
     report.endpoints = trends.endpoints.clone();
     report.timeline = trends.timeline.clone();
     Ok((report, trends))
+}
+
+/// Says where the records went when a time window kept none of them.
+fn empty_window_note(w: TimeWindow, miss: WindowMiss) -> String {
+    let bound = |flag: &str, t: Option<Nanos>| t.map(|t| format!("{flag} {}", format_rfc3339(t)));
+    let shown = [bound("--since", w.since), bound("--until", w.until)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (b, a) = (miss.before, miss.after);
+    let side = match (b, a) {
+        (_, 0) => format!("all {b} record(s) are before it"),
+        (0, _) => format!("all {a} record(s) are at or after its end"),
+        _ => format!("{b} record(s) are before it and {a} at or after its end"),
+    };
+    format!("no record in the time window ({shown}): {side}")
 }
 
 /// A quick report of a summary whose requests are in sketches: the counts, the requests and
@@ -223,12 +261,12 @@ fn sorted_by<K: Ord, T>(m: FxHashMap<K, u64>, f: impl Fn(K, u64) -> T) -> Vec<T>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::TrendOptions;
     use crate::classify::Classifier;
 
     #[test]
     fn merge_is_order_independent() {
-        let cl = Classifier::new(Catalog::builtin().unwrap());
+        let cfg = Config::new().unwrap();
+        let cl = &cfg.classifier;
         let recs = [
             (
                 Some(5),
@@ -262,9 +300,8 @@ mod tests {
         for p in parts {
             rev.merge(p);
         }
-        let o = TrendOptions::default();
-        let a = serde_json::to_string(&build(fwd, cl.catalog(), &o).unwrap().0).unwrap();
-        let b = serde_json::to_string(&build(rev, cl.catalog(), &o).unwrap().0).unwrap();
+        let a = serde_json::to_string(&build(fwd, &cfg).unwrap().0).unwrap();
+        let b = serde_json::to_string(&build(rev, &cfg).unwrap().0).unwrap();
         assert_eq!(a, b);
         let r: serde_json::Value = serde_json::from_str(&a).unwrap();
         assert_eq!(r["signatures"][0]["count"], 3);
@@ -316,7 +353,8 @@ mod tests {
             ),
             cut in (0.0f64..1.0, 0.0f64..1.0),
         ) {
-            let cl = Classifier::new(Catalog::builtin().unwrap());
+            let cfg = Config::new().unwrap();
+            let cl = &cfg.classifier;
             let (mut i, mut j) = (
                 (cut.0 * records.len() as f64) as usize,
                 (cut.1 * records.len() as f64) as usize,
@@ -324,7 +362,7 @@ mod tests {
             if i > j {
                 std::mem::swap(&mut i, &mut j);
             }
-            let part = |r: &[_]| summary_of(&cl, r);
+            let part = |r: &[_]| summary_of(cl, r);
             let (a, b, c) = (&records[..i], &records[i..j], &records[j..]);
             let mut left = part(a);
             left.merge(part(b));
@@ -333,8 +371,7 @@ mod tests {
             right.merge(part(c));
             let mut right_all = part(a);
             right_all.merge(right);
-            let o = TrendOptions::default();
-            let json = |s: Summary| serde_json::to_string(&build(s, cl.catalog(), &o).unwrap().0).unwrap();
+            let json = |s: Summary| serde_json::to_string(&build(s, &cfg).unwrap().0).unwrap();
             let whole = json(part(&records));
             proptest::prop_assert_eq!(json(left), whole.clone());
             proptest::prop_assert_eq!(json(right_all), whole);

@@ -226,6 +226,35 @@ fn timeline(o: &mut String, r: &Report) {
     }
 }
 
+/// Signatures as Markdown: a section each, with what it matches and the whole fix.
+pub fn catalog_markdown(sigs: &[&crate::classify::Signature]) -> String {
+    let mut o = String::from("# faultline signatures
+
+");
+    for s in sigs {
+        let _ = writeln!(o, "## `{}`: {}
+", s.id, s.title);
+        let anchors: Vec<String> = s.anchors.iter().map(|a| format!("`{a}`")).collect();
+        let _ = writeln!(
+            o,
+            "Severity {}. Anchors: {}. From `{}`.
+",
+            s.severity.as_str(),
+            anchors.join(", "),
+            s.source.display()
+        );
+        let _ = writeln!(o, "**Fix.** {}
+", s.remediation.trim());
+        for link in &s.references {
+            let _ = writeln!(o, "- <{link}>");
+        }
+        if !s.references.is_empty() {
+            o.push('\n');
+        }
+    }
+    o
+}
+
 /// One signature: what, how often, its exceptions, variants, code locations and the fix.
 fn signature(o: &mut String, n: usize, s: &SignatureReport) {
     let _ = writeln!(o, "### {n}. `{}`: {}\n", s.id, s.title);

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub(crate) use build::{build, live};
-pub use markdown::render_markdown;
-pub use table::{render_catalog, render_table};
+pub use markdown::{catalog_markdown, render_markdown};
+pub use table::{render_catalog, render_signatures, render_table, render_table_styled, TableStyle};
 
 pub(crate) use crate::aggregate::round3;
 pub use crate::aggregate::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
@@ -257,9 +257,8 @@ pub enum Format {
 }
 
 /// The catalog as JSON: id, title, severity, anchors, pattern, remediation, references.
-pub fn catalog_json(c: &crate::classify::Catalog) -> Vec<u8> {
-    let list: Vec<serde_json::Value> = c
-        .signatures
+pub fn catalog_json(sigs: &[&crate::classify::Signature]) -> Vec<u8> {
+    let list: Vec<serde_json::Value> = sigs
         .iter()
         .map(|s| {
             serde_json::json!({

@@ -249,6 +249,9 @@ remediation = "Raise the timeout, or make the upstream faster."
 references = ["https://example.com/timeouts"]
 "#;
     c.add_str(std::path::Path::new("demo.toml"), toml).unwrap();
-    insta::assert_snapshot!("catalog_table", render_catalog(&c, true));
-    insta::assert_snapshot!("catalog_json", String::from_utf8(catalog_json(&c)).unwrap());
+    let all: Vec<&crate::classify::Signature> = c.signatures.iter().collect();
+    insta::assert_snapshot!("catalog_table", render_catalog(&all));
+    insta::assert_snapshot!("catalog_detail", render_signatures(&all[1..]));
+    insta::assert_snapshot!("catalog_markdown", catalog_markdown(&all));
+    insta::assert_snapshot!("catalog_json", String::from_utf8(catalog_json(&all)).unwrap());
 }
