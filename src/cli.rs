@@ -223,7 +223,12 @@ pub struct RunArgs {
     pub disable: Vec<String>,
     /// In directories, read only the files matching this glob (`*.log`); `!GLOB` leaves
     /// files out. Repeatable. A glob without `/` matches file names at any depth.
-    #[arg(long = "glob", short = 'g', value_name = "GLOB", allow_hyphen_values = true)]
+    #[arg(
+        long = "glob",
+        short = 'g',
+        value_name = "GLOB",
+        allow_hyphen_values = true
+    )]
     pub globs: Vec<String>,
     /// In directories, leave out the files matching this glob (repeatable).
     #[arg(long, value_name = "GLOB")]

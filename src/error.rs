@@ -35,7 +35,7 @@ pub enum CatalogError {
         reason: String,
     },
     /// Two signatures share an id.
-    #[error("{}: signature '{id}': duplicate id, already defined in {}", path.display(), first.display())]
+    #[error("{}: signature '{id}': duplicate id, already defined in {} (to replace it, say override = true)", path.display(), first.display())]
     Duplicate {
         /// The file with the second definition.
         path: PathBuf,

@@ -120,7 +120,10 @@ pub(crate) fn skipped_note(s: input::Skipped) -> Option<String> {
         parts.push(format!("{} hidden (--hidden reads them)", s.hidden));
     }
     if s.own_outputs > 0 {
-        parts.push(format!("{} faultline report or frame file(s)", s.own_outputs));
+        parts.push(format!(
+            "{} faultline report or frame file(s)",
+            s.own_outputs
+        ));
     }
     if s.globs > 0 {
         parts.push(format!("{} left out by --glob/--exclude", s.globs));

@@ -159,10 +159,12 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             let catalog = config.catalog();
             let mut picked = Vec::new();
             for id in &args.ids {
-                let s = catalog.get(id).ok_or_else(|| faultline::CatalogError::Unknown {
-                    id: id.clone(),
-                    hint: catalog.nearest(id).map(str::to_string),
-                })?;
+                let s = catalog
+                    .get(id)
+                    .ok_or_else(|| faultline::CatalogError::Unknown {
+                        id: id.clone(),
+                        hint: catalog.nearest(id).map(str::to_string),
+                    })?;
                 picked.push(s);
             }
             let all: Vec<&faultline::Signature> = catalog.signatures.iter().collect();

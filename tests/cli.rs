@@ -154,7 +154,16 @@ fn signatures_command_lists_the_catalog_with_fixes() {
         .arg("signatures")
         .assert()
         .success()
-        .stdout(predicate::str::contains("missing-settings-attribute"))
+        .stdout(predicate::str::contains("missing-settings-attribute"));
+    faultline()
+        .args([
+            "signatures",
+            "missing-settings-attribute",
+            "url-not-string",
+            "websocket-not-accepted",
+        ])
+        .assert()
+        .success()
         .stdout(predicate::str::contains(
             "getattr(settings, \"AGENTOPS_API_KEY\", None)",
         ))

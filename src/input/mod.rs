@@ -431,7 +431,9 @@ fn walk(
 ) {
     let mut files = Vec::new();
     let mut failed = Vec::new();
-    let hidden = |e: &walkdir::DirEntry| e.depth() > 0 && e.file_name().as_encoded_bytes().first() == Some(&b'.');
+    let hidden = |e: &walkdir::DirEntry| {
+        e.depth() > 0 && e.file_name().as_encoded_bytes().first() == Some(&b'.')
+    };
     let mut it = walkdir::WalkDir::new(dir).follow_links(true).into_iter();
     while let Some(entry) = it.next() {
         match entry {

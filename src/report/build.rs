@@ -16,7 +16,10 @@ use super::{
 use rustc_hash::FxHashMap;
 
 /// Builds the report of a run's summary, with its trends (computed here with polars).
-pub(crate) fn build(mut summary: Summary, cfg: &Config) -> Result<(Report, Trends), AggregateError> {
+pub(crate) fn build(
+    mut summary: Summary,
+    cfg: &Config,
+) -> Result<(Report, Trends), AggregateError> {
     let (catalog, opts) = (cfg.catalog(), &cfg.trends);
     let miss = summary.window_miss;
     let mut trends = summary.trends(catalog, opts)?;
@@ -59,18 +62,20 @@ pub(crate) fn build(mut summary: Summary, cfg: &Config) -> Result<(Report, Trend
     }
     if miss.untimed > 0 {
         let kept = report.input.records - report.input.records_outside_window;
-        report.notes.push(if report.time_range.start.is_none() && miss.untimed == kept {
-            format!(
-                "no timestamps found: --since/--until cannot place the {kept} record(s), so \
+        report.notes.push(
+            if report.time_range.start.is_none() && miss.untimed == kept {
+                format!(
+                    "no timestamps found: --since/--until cannot place the {kept} record(s), so \
                  all are kept"
-            )
-        } else {
-            format!(
-                "{} record(s) have no timestamp: --since/--until cannot place them, so they \
+                )
+            } else {
+                format!(
+                    "{} record(s) have no timestamp: --since/--until cannot place them, so they \
                  are kept",
-                miss.untimed
-            )
-        });
+                    miss.untimed
+                )
+            },
+        );
     } else if report.time_range.start.is_none() && !emptied {
         report
             .notes

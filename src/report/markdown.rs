@@ -228,12 +228,18 @@ fn timeline(o: &mut String, r: &Report) {
 
 /// Signatures as Markdown: a section each, with what it matches and the whole fix.
 pub fn catalog_markdown(sigs: &[&crate::classify::Signature]) -> String {
-    let mut o = String::from("# faultline signatures
+    let mut o = String::from(
+        "# faultline signatures
 
-");
+",
+    );
     for s in sigs {
-        let _ = writeln!(o, "## `{}`: {}
-", s.id, s.title);
+        let _ = writeln!(
+            o,
+            "## `{}`: {}
+",
+            s.id, s.title
+        );
         let anchors: Vec<String> = s.anchors.iter().map(|a| format!("`{a}`")).collect();
         let _ = writeln!(
             o,
@@ -243,8 +249,12 @@ pub fn catalog_markdown(sigs: &[&crate::classify::Signature]) -> String {
             anchors.join(", "),
             s.source.display()
         );
-        let _ = writeln!(o, "**Fix.** {}
-", s.remediation.trim());
+        let _ = writeln!(
+            o,
+            "**Fix.** {}
+",
+            s.remediation.trim()
+        );
         for link in &s.references {
             let _ = writeln!(o, "- <{link}>");
         }

@@ -38,10 +38,12 @@ fn text(c: &Cell, day_only: bool) -> String {
         Cell::Text(s) | Cell::Code(s) => s.clone(),
         Cell::Message(s) => s.chars().take(60).collect(),
         Cell::Count(n) => n.to_string(),
-        Cell::Time(t) if day_only => t
-            .as_deref()
-            .map_or_else(|| "-".to_string(), |t| short_time(t).get(11..).unwrap_or("-").to_string()),
-        Cell::Time(t) => time(t),
+        Cell::Time(t) if day_only => t.as_deref().map_or_else(
+            || "-".to_string(),
+            |t| short_time(t).get(11..).unwrap_or("-").to_string(),
+        ),
+        // The year is in the summary line; a table keeps month, day and time.
+        Cell::Time(t) => time(t).get(5..).unwrap_or("-").to_string(),
         Cell::Ms(v) => v.map_or_else(|| "-".to_string(), |x| format!("{x:.1}")),
         Cell::Rate(v) => sections::percent(*v),
         Cell::Ratio(v) => sections::times(*v),
@@ -78,7 +80,12 @@ fn min_width(header: &str, natural: usize) -> usize {
 
 /// Which columns to show and how wide, to fit `width`: expendable columns go first, then
 /// the cells that may be cut share what is left, the narrowest first served.
-fn fit(header: &[String], natural: &[usize], cuttable: &[bool], width: usize) -> Vec<Option<usize>> {
+fn fit(
+    header: &[String],
+    natural: &[usize],
+    cuttable: &[bool],
+    width: usize,
+) -> Vec<Option<usize>> {
     let n = header.len();
     let mut keep = vec![true; n];
     let overhead = |k: &[bool]| 3 * k.iter().filter(|x| **x).count() + 1;
@@ -224,7 +231,10 @@ pub(crate) fn push_styled(
     for r in &rows {
         t.add_row(shown.iter().map(|&i| {
             let c = comfy_table::Cell::new(cut(&r[i], widths[i].unwrap_or(0), keep_end(i)));
-            match (style.color && header[i] == "severity", severity_color(&r[i])) {
+            match (
+                style.color && header[i] == "severity",
+                severity_color(&r[i]),
+            ) {
                 (true, Some(color)) => c.fg(color),
                 _ => c,
             }
@@ -252,7 +262,8 @@ pub(crate) fn push_styled(
 fn first_sentence(s: &str) -> String {
     let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let b = flat.as_bytes();
-    let end = (0..b.len()).find(|&i| matches!(b[i], b'.' | b':') && b.get(i + 1).is_none_or(|c| *c == b' '));
+    let end = (0..b.len())
+        .find(|&i| matches!(b[i], b'.' | b':') && b.get(i + 1).is_none_or(|c| *c == b' '));
     match end {
         Some(i) => format!("{}.", &flat[..i]),
         None => flat,
@@ -302,7 +313,14 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
     if r.signatures.is_empty() {
         out.push_str("no known signatures found\n");
     } else {
-        push_styled(&mut out, None, &sections::signatures(r), usize::MAX, style, day);
+        push_styled(
+            &mut out,
+            None,
+            &sections::signatures(r),
+            usize::MAX,
+            style,
+            day,
+        );
         out.push_str("\nwhat to do (the whole fix: faultline signatures ID)\n");
         for s in &r.signatures {
             let line = format!("  {}: {}", s.id, first_sentence(&s.remediation));
@@ -384,7 +402,11 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
         ));
     }
     let i = &r.input;
-    let utc = if r.time_range.start.is_some() { " UTC" } else { "" };
+    let utc = if r.time_range.start.is_some() {
+        " UTC"
+    } else {
+        ""
+    };
     let mut last = format!(
         "{} input(s), {} bytes, {} lines, {} records, {} to {}{utc}",
         i.files,
@@ -446,7 +468,12 @@ pub fn render_signatures(sigs: &[&Signature]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(&format!("{} ({})\n{}\n\n", s.id, s.severity.as_str(), s.title));
+        out.push_str(&format!(
+            "{} ({})\n{}\n\n",
+            s.id,
+            s.severity.as_str(),
+            s.title
+        ));
         out.push_str(&format!("anchors: {}\n", s.anchors.join(", ")));
         out.push_str(&format!("pattern: {}\n", s.pattern.as_str()));
         out.push_str(&format!("source:  {}\n\n", s.source.display()));

@@ -253,5 +253,8 @@ references = ["https://example.com/timeouts"]
     insta::assert_snapshot!("catalog_table", render_catalog(&all));
     insta::assert_snapshot!("catalog_detail", render_signatures(&all[1..]));
     insta::assert_snapshot!("catalog_markdown", catalog_markdown(&all));
-    insta::assert_snapshot!("catalog_json", String::from_utf8(catalog_json(&all)).unwrap());
+    insta::assert_snapshot!(
+        "catalog_json",
+        String::from_utf8(catalog_json(&all)).unwrap()
+    );
 }
