@@ -111,8 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 OutFormat::Json => write_out(out, &render(report, Format::Json))?,
                 OutFormat::Markdown => write_out(out, &render(report, Format::Markdown))?,
                 OutFormat::Csv | OutFormat::Parquet => {
-                    let dir = out;
-                    let dir = dir.as_deref().expect("checked by config()");
+                    let dir = out.expect("checked by config()");
                     let fmt = if args.format == OutFormat::Csv {
                         FrameFormat::Csv
                     } else {
