@@ -1,31 +1,40 @@
 //! Incident detection on the timeline.
 //!
 //! A bucket is *anomalous* when its p99 latency is more than `factor` times the baseline p99,
-//! or its 5xx rate is above both `min_error_rate` and `factor` times the baseline rate. The
-//! baseline is the median over the last `window` normal buckets (anomalous buckets never enter
-//! it, so a long incident does not become its own baseline). Anomalous buckets separated by at
-//! most `max_gap` buckets form one incident; incidents shorter than `min_buckets` are dropped.
-//! Buckets with fewer than `min_requests` requests carry too little signal and are skipped.
+//! or when its 5xx rate is clearly above what the baseline explains: the lower bound of the
+//! rate's 99% confidence interval (Wilson) is above both the baseline rate plus
+//! `min_error_rate` and three times the baseline rate. So a steady error rate is the baseline,
+//! not an incident, and a few errors among few requests are not enough.
+//!
+//! The baseline is the median p99 and the pooled 5xx rate of the last `window` normal buckets
+//! (anomalous buckets never enter it, so a long incident does not become its own baseline).
+//! Until `warmup` normal buckets are seen, buckets are judged against the whole log's median
+//! bucket instead, so a log that starts in an incident still shows it. Anomalous buckets
+//! separated by at most `max_gap` minutes form one incident; incidents shorter than
+//! `min_minutes` are dropped: both are times, so that a coarser `--bucket` does not hide
+//! what a finer one finds. Buckets with fewer than `min_requests` requests are skipped.
 
 use super::Timeline;
 
-/// Detection parameters. The defaults suit 1-minute buckets.
+/// Detection parameters.
 #[derive(Debug, Clone)]
 pub struct IncidentOptions {
-    /// How many times the baseline counts as "well above". By default 5.
+    /// How many times the baseline p99 counts as "well above". By default 5.
     pub factor: f64,
-    /// A 5xx rate below this is never anomalous. By default 0.05.
+    /// The 5xx rate must be at least this much above the baseline's. By default 0.05.
     pub min_error_rate: f64,
     /// Normal buckets in the rolling baseline. By default 30.
     pub window: usize,
-    /// Normal buckets needed before anything can be anomalous. By default 5.
+    /// Normal buckets needed before the rolling baseline is used. By default 5.
     pub warmup: usize,
     /// Buckets with fewer requests are ignored. By default 5.
     pub min_requests: u64,
-    /// Quiet buckets allowed inside one incident. By default 2.
+    /// Quiet time allowed inside one incident, in minutes (at least one bucket's worth is
+    /// never required). By default 2.
     pub max_gap: usize,
-    /// Shortest incident, in anomalous-to-anomalous buckets. By default 3.
-    pub min_buckets: usize,
+    /// Shortest incident, in minutes from its first anomalous bucket's start to its last
+    /// one's end (at least one bucket). By default 3.
+    pub min_minutes: usize,
 }
 
 impl Default for IncidentOptions {
@@ -37,7 +46,7 @@ impl Default for IncidentOptions {
             warmup: 5,
             min_requests: 5,
             max_gap: 2,
-            min_buckets: 3,
+            min_minutes: 3,
         }
     }
 }
@@ -56,6 +65,9 @@ pub struct Window {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
     if n % 2 == 1 {
         v[n / 2]
     } else {
@@ -63,37 +75,90 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Finds incidents on a timeline sorted by bucket.
-pub fn detect(timeline: &Timeline, o: &IncidentOptions) -> Vec<Window> {
+/// The lower end of the 99% Wilson score interval of `k` successes in `n` trials.
+fn wilson_lower(k: u64, n: u64) -> f64 {
+    const Z: f64 = 2.576;
+    if n == 0 {
+        return 0.0;
+    }
+    let (n, p) = (n as f64, k as f64 / n as f64);
+    let z2 = Z * Z;
+    let centre = p + z2 / (2.0 * n);
+    let spread = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - spread) / (1.0 + z2 / n)).max(0.0)
+}
+
+/// A baseline: p99 and 5xx rate.
+#[derive(Clone, Copy)]
+struct Baseline {
+    p99: f64,
+    rate: f64,
+}
+
+impl Baseline {
+    fn flags(&self, p99: f64, errors: u64, requests: u64, o: &IncidentOptions) -> bool {
+        let above = (self.rate + o.min_error_rate).max(3.0 * self.rate);
+        p99 > o.factor * self.p99 || wilson_lower(errors, requests) > above
+    }
+}
+
+/// Finds incidents on a timeline sorted by bucket, of buckets `bucket_ns` wide.
+pub fn detect(timeline: &Timeline, o: &IncidentOptions, bucket_ns: i64) -> Vec<Window> {
     let (tl, starts) = (&timeline.buckets, &timeline.starts);
-    let mut normal: std::collections::VecDeque<(f64, f64)> = Default::default();
+    let eligible = |b: &crate::aggregate::TimelineBucket| {
+        b.requests >= o.min_requests && b.p99_ms.is_some() && b.error_rate.is_some()
+    };
+    // The whole log's median bucket: the baseline while the rolling one warms up.
+    let (mut p, mut e): (Vec<f64>, Vec<f64>) = tl
+        .iter()
+        .filter(|b| eligible(b))
+        .map(|b| (b.p99_ms.unwrap_or(0.0), b.error_rate.unwrap_or(0.0)))
+        .unzip();
+    let global = Baseline {
+        p99: median(&mut p),
+        rate: median(&mut e),
+    };
+    // (p99, errors, requests) of the last normal buckets.
+    let mut normal: std::collections::VecDeque<(f64, u64, u64)> = Default::default();
     let mut anomalous: Vec<usize> = Vec::new();
     for (i, b) in tl.iter().enumerate() {
-        let (Some(p99), Some(rate)) = (b.p99_ms, b.error_rate) else {
-            continue;
-        };
-        if b.requests < o.min_requests {
+        if !eligible(b) {
             continue;
         }
-        let is_anomalous = normal.len() >= o.warmup && {
+        let p99 = b.p99_ms.unwrap_or(0.0);
+        let base = if normal.len() >= o.warmup {
             let mut p: Vec<f64> = normal.iter().map(|x| x.0).collect();
-            let mut e: Vec<f64> = normal.iter().map(|x| x.1).collect();
-            let (bp, be) = (median(&mut p), median(&mut e));
-            p99 > o.factor * bp || (rate > o.min_error_rate && rate > o.factor * be)
+            let (errors, requests) = normal
+                .iter()
+                .fold((0u64, 0u64), |(e, r), x| (e + x.1, r + x.2));
+            Baseline {
+                p99: median(&mut p),
+                rate: errors as f64 / requests.max(1) as f64,
+            }
+        } else {
+            global
         };
-        if is_anomalous {
+        if base.flags(p99, b.errors_5xx, b.requests, o) {
             anomalous.push(i);
         } else {
-            normal.push_back((p99, rate));
+            normal.push_back((p99, b.errors_5xx, b.requests));
             if normal.len() > o.window {
                 normal.pop_front();
             }
         }
     }
+    let minute = 60_000_000_000i64;
+    let bucket = bucket_ns.max(1);
+    let max_gap = (o.max_gap as i64 * minute) / bucket;
+    let min_buckets = ((o.min_minutes as i64 * minute + bucket - 1) / bucket).max(1);
     let mut out = Vec::new();
     let mut run: Vec<usize> = Vec::new();
     let flush = |run: &mut Vec<usize>, out: &mut Vec<Window>| {
-        if run.len() >= o.min_buckets {
+        let span = match (run.first(), run.last()) {
+            (Some(&a), Some(&z)) => (starts[z] - starts[a]) / bucket + 1,
+            _ => 0,
+        };
+        if !run.is_empty() && span >= min_buckets {
             let peak = *run
                 .iter()
                 .max_by(|a, b| {
@@ -112,9 +177,8 @@ pub fn detect(timeline: &Timeline, o: &IncidentOptions) -> Vec<Window> {
     for &i in &anomalous {
         if let Some(&prev) = run.last() {
             // Gap in buckets of the timeline (which skips empty buckets): compare times.
-            let step = bucket_step(starts);
-            let gap = (starts[i] - starts[prev]) / step.max(1) - 1;
-            if gap > o.max_gap as i64 {
+            let gap = (starts[i] - starts[prev]) / bucket - 1;
+            if gap > max_gap {
                 flush(&mut run, &mut out);
             }
         }
@@ -124,20 +188,12 @@ pub fn detect(timeline: &Timeline, o: &IncidentOptions) -> Vec<Window> {
     out
 }
 
-/// The bucket size: the smallest distance between consecutive buckets.
-fn bucket_step(starts: &[i64]) -> i64 {
-    starts
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|d| *d > 0)
-        .min()
-        .unwrap_or(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    const MIN: i64 = 60_000_000_000;
 
     fn tl(p99s: &[f64]) -> Timeline {
         let buckets = p99s
@@ -162,7 +218,7 @@ mod tests {
         let mut p = vec![20.0; 40];
         p.extend([7000.0, 8000.0, 20.0, 9000.0, 15000.0, 6000.0]);
         p.extend(vec![21.0; 30]);
-        let w = detect(&tl(&p), &IncidentOptions::default());
+        let w = detect(&tl(&p), &IncidentOptions::default(), MIN);
         assert_eq!(
             w,
             vec![Window {
@@ -178,7 +234,7 @@ mod tests {
         let mut p: Vec<f64> = (0..60).map(|i| 15.0 + (i % 7) as f64).collect();
         p[30] = 900.0;
         p[31] = 900.0;
-        assert!(detect(&tl(&p), &IncidentOptions::default()).is_empty());
+        assert!(detect(&tl(&p), &IncidentOptions::default(), MIN).is_empty());
     }
 
     #[test]
@@ -188,7 +244,7 @@ mod tests {
             b.errors_5xx = 40;
             b.error_rate = Some(0.4);
         }
-        let w = detect(&t, &IncidentOptions::default());
+        let w = detect(&t, &IncidentOptions::default(), MIN);
         assert_eq!(w.len(), 1);
         assert_eq!((w[0].first, w[0].last), (20, 29));
     }

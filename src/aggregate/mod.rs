@@ -77,6 +77,8 @@ pub struct Trends {
     pub(crate) timeline: Vec<TimelineBucket>,
     pub(crate) endpoints: Vec<EndpointReport>,
     pub(crate) incidents: Vec<IncidentReport>,
+    /// Incidents one-minute buckets show that the chosen bucket does not: start, end.
+    pub(crate) hidden_incidents: Vec<(Nanos, Nanos)>,
     pub(crate) by_source: Vec<SourceReport>,
     pub(crate) requests: RequestCounts,
 }
@@ -484,7 +486,12 @@ impl Summary {
                 }
                 .map_err(AggregateError::query("the timeline"))?;
                 let mut incidents = Vec::new();
-                for w in incident::detect(&timeline, &opts.incident) {
+                let windows = incident::detect(&timeline, &opts.incident, opts.bucket_ns);
+                let hidden = match source {
+                    RequestSource::Frames(f) => finer_incidents(f, &timeline, &windows, opts)?,
+                    RequestSource::Sketches(_) => Vec::new(),
+                };
+                for w in windows {
                     incidents.push(incident_report(&frames, source, &timeline, w, opts)?);
                 }
                 let by_source = match opts.by_source {
@@ -492,10 +499,11 @@ impl Summary {
                         .map_err(AggregateError::query("the findings by source"))?,
                     false => Vec::new(),
                 };
-                Ok((timeline, incidents, by_source))
+                Ok((timeline, (incidents, hidden), by_source))
             },
         );
-        let (endpoints, (timeline, incidents, by_source)) = (endpoints?, timed?);
+        let (endpoints, (timeline, (incidents, hidden_incidents), by_source)) =
+            (endpoints?, timed?);
         // All requests' quantiles come last, alone: their copy of every latency (20 MB for a
         // 1 GiB log) then does not add to the buffers of the endpoints and windows.
         let overall = match source {
@@ -510,6 +518,7 @@ impl Summary {
             timeline: timeline.buckets,
             endpoints,
             incidents,
+            hidden_incidents,
             by_source,
             requests: RequestCounts {
                 count,
@@ -537,6 +546,30 @@ impl RequestSource<'_> {
             RequestSource::Sketches(s) => Ok(s.window(start, end)),
         }
     }
+}
+
+/// The incidents that one-minute buckets show and the chosen, coarser buckets do not (an
+/// average over a long bucket can hide a short incident): their start and end.
+fn finer_incidents(
+    f: &frames::Frames,
+    coarse: &Timeline,
+    found: &[incident::Window],
+    opts: &TrendOptions,
+) -> Result<Vec<(i64, i64)>, AggregateError> {
+    const MINUTE: i64 = 60_000_000_000;
+    if opts.bucket_ns <= MINUTE {
+        return Ok(Vec::new());
+    }
+    let fine = trends::timeline(f, MINUTE).map_err(AggregateError::query("the timeline"))?;
+    let spans: Vec<(i64, i64)> = found
+        .iter()
+        .map(|w| (coarse.starts[w.first], coarse.starts[w.last] + opts.bucket_ns))
+        .collect();
+    Ok(incident::detect(&fine, &opts.incident, MINUTE)
+        .into_iter()
+        .map(|w| (fine.starts[w.first], fine.starts[w.last] + MINUTE))
+        .filter(|(s, e)| !spans.iter().any(|(a, z)| s < z && a < e))
+        .collect())
 }
 
 fn incident_report(

@@ -81,6 +81,15 @@ pub(crate) fn build(
             .notes
             .push("no timestamps found: no timeline and no incident detection".into());
     }
+    for (start, end) in &trends.hidden_incidents {
+        report.notes.push(format!(
+            "an incident from {} to {} shows at 1-minute buckets but not at --bucket {}s: \
+             a bucket that long averages it away",
+            format_rfc3339(*start),
+            format_rfc3339(*end),
+            opts.bucket_ns / 1_000_000_000
+        ));
+    }
     // The frame writers need the timeline and endpoints again; the rest moves.
     report.by_source = std::mem::take(&mut trends.by_source);
     report.incidents = std::mem::take(&mut trends.incidents);
