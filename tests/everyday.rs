@@ -489,3 +489,60 @@ fn table_fits_80_columns_and_colours_on_request() {
     assert!(t.contains("what to do (the whole fix: faultline signatures ID)"));
     assert!(t.contains("  url-not-string: Since pydantic 2"), "{t}");
 }
+
+/// An access-line log of one request a second, 08:00 to 09:00: every tenth request a 500,
+/// and from `incident.0` for `incident.1` minutes every second one.
+fn steady_log(incident: Option<(u32, u32)>) -> String {
+    let mut s = String::new();
+    for m in 0..60u32 {
+        let hot = incident.is_some_and(|(a, n)| (a..a + n).contains(&m));
+        for i in 0..60u32 {
+            let status = match (hot, i % 10 == 0, i % 2 == 0) {
+                (false, true, _) | (true, _, true) => 500,
+                _ => 200,
+            };
+            s.push_str(&format!(
+                "2025-01-10 08:{m:02}:{i:02},000 - app.middleware.timing - INFO - request method=GET path=/api/v1/trips status={status} duration_ms=12.0\n"
+            ));
+        }
+    }
+    s
+}
+
+#[test]
+fn a_steady_error_rate_is_not_an_incident_and_a_coarse_bucket_says_what_it_hides() {
+    let d = tempfile::tempdir().unwrap();
+    let steady = write(d.path(), "steady.log", &steady_log(None));
+    let (_, r, _) = analyze_json(&[steady.to_str().unwrap()]);
+    assert_eq!(r["requests"]["count"], 3600);
+    assert_eq!(r["requests"]["errors_5xx"], 360);
+    assert_eq!(
+        r["incidents"],
+        serde_json::json!([]),
+        "10% all along is the baseline"
+    );
+
+    let spike = write(d.path(), "spike.log", &steady_log(Some((33, 4))));
+    let (_, r, _) = analyze_json(&[spike.to_str().unwrap()]);
+    assert_eq!(r["requests"]["count"], 3600);
+    assert_eq!(r["requests"]["errors_5xx"], 56 * 6 + 4 * 30);
+    let inc = r["incidents"].as_array().unwrap();
+    assert_eq!(inc.len(), 1, "{inc:?}");
+    assert_eq!(inc[0]["start"], "2025-01-10T08:33:00.000Z");
+    assert_eq!(inc[0]["end"], "2025-01-10T08:37:00.000Z");
+    assert_eq!(inc[0]["requests"], 240);
+    assert_eq!(inc[0]["errors_5xx"], 120);
+    // Five-minute buckets average the four minutes away; the report says so.
+    let (_, r, _) = analyze_json(&["--bucket", "5m", spike.to_str().unwrap()]);
+    assert_eq!(r["incidents"], serde_json::json!([]));
+    let notes = r["notes"].to_string();
+    assert!(
+        notes.contains("an incident from 2025-01-10T08:33:00.000Z to 2025-01-10T08:37:00.000Z shows at 1-minute buckets but not at --bucket 300s"),
+        "{notes}"
+    );
+    // A longer one is found at 5 minutes too, and no note is needed.
+    let long = write(d.path(), "long.log", &steady_log(Some((30, 10))));
+    let (_, r, _) = analyze_json(&["--bucket", "5m", long.to_str().unwrap()]);
+    assert_eq!(r["incidents"].as_array().unwrap().len(), 1);
+    assert!(!r["notes"].to_string().contains("1-minute buckets"));
+}

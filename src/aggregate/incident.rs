@@ -248,4 +248,72 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!((w[0].first, w[0].last), (20, 29));
     }
+
+    /// A timeline of 100-request buckets with these 5xx counts and a flat p99.
+    fn errors(counts: &[u64]) -> Timeline {
+        let mut t = tl(&vec![20.0; counts.len()]);
+        for (b, &k) in t.buckets.iter_mut().zip(counts) {
+            b.errors_5xx = k;
+            b.error_rate = Some(k as f64 / 100.0);
+        }
+        t
+    }
+
+    #[test]
+    fn a_steady_error_rate_is_the_baseline() {
+        let counts: Vec<u64> = (0..120).map(|i| [8, 12, 10, 9, 14, 7][i % 6]).collect();
+        assert!(detect(&errors(&counts), &IncidentOptions::default(), MIN).is_empty());
+        // Well above the steady rate is still an incident.
+        let mut c = counts.clone();
+        for k in &mut c[60..66] {
+            *k = 50;
+        }
+        let w = detect(&errors(&c), &IncidentOptions::default(), MIN);
+        assert_eq!(
+            w.iter().map(|w| (w.first, w.last)).collect::<Vec<_>>(),
+            [(60, 65)]
+        );
+    }
+
+    #[test]
+    fn a_log_that_starts_in_an_incident_shows_it() {
+        let mut c = vec![50u64; 5];
+        c.extend(vec![10u64; 40]);
+        let w = detect(&errors(&c), &IncidentOptions::default(), MIN);
+        assert_eq!(
+            w.iter().map(|w| (w.first, w.last)).collect::<Vec<_>>(),
+            [(0, 4)]
+        );
+    }
+
+    #[test]
+    fn a_few_errors_among_few_requests_are_not_an_incident() {
+        let mut t = errors(&[0; 40]);
+        for b in &mut t.buckets[20..26] {
+            (b.requests, b.errors_5xx, b.error_rate) = (6, 1, Some(1.0 / 6.0));
+        }
+        assert!(detect(&t, &IncidentOptions::default(), MIN).is_empty());
+    }
+
+    #[test]
+    fn durations_are_minutes_whatever_the_bucket() {
+        // Two 5-minute buckets: a 10-minute incident, long enough.
+        let mut t = tl(&[20.0; 30]);
+        let five = 5 * MIN;
+        t.starts = (0..30).map(|i| i * five).collect();
+        for b in &mut t.buckets[20..22] {
+            b.p99_ms = Some(9000.0);
+        }
+        let w = detect(&t, &IncidentOptions::default(), five);
+        assert_eq!(
+            w.iter().map(|w| (w.first, w.last)).collect::<Vec<_>>(),
+            [(20, 21)]
+        );
+        // Two one-minute buckets are not.
+        let mut t = tl(&[20.0; 30]);
+        for b in &mut t.buckets[20..22] {
+            b.p99_ms = Some(9000.0);
+        }
+        assert!(detect(&t, &IncidentOptions::default(), MIN).is_empty());
+    }
 }

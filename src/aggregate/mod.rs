@@ -563,7 +563,12 @@ fn finer_incidents(
     let fine = trends::timeline(f, MINUTE).map_err(AggregateError::query("the timeline"))?;
     let spans: Vec<(i64, i64)> = found
         .iter()
-        .map(|w| (coarse.starts[w.first], coarse.starts[w.last] + opts.bucket_ns))
+        .map(|w| {
+            (
+                coarse.starts[w.first],
+                coarse.starts[w.last] + opts.bucket_ns,
+            )
+        })
         .collect();
     Ok(incident::detect(&fine, &opts.incident, MINUTE)
         .into_iter()
