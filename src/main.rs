@@ -131,8 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             std::mem::forget(outcome);
             Ok(exit)
         }
-        Command::Compare(args) => run_compare(args),
-        Command::Watch(args) => watch::run(args),
+        Command::Compare(args) => run_compare(args, color),
+        Command::Watch(args) => watch::run(args, color),
         Command::Completions(a) => {
             use clap::CommandFactory;
             let mut buf = Vec::new();
@@ -183,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-fn run_compare(args: cli::CompareArgs) -> anyhow::Result<Exit> {
+fn run_compare(args: cli::CompareArgs, color: cli::ColorChoice) -> anyhow::Result<Exit> {
     let format = args.format.single_report("compare")?;
     let config = args.run.config()?;
     let fail_on = cli::thresholds(&args.fail_on, &config, true)?;
@@ -227,7 +227,14 @@ fn run_compare(args: cli::CompareArgs) -> anyhow::Result<Exit> {
         regressed_factor: args.regressed_factor,
     };
     let c = compare(&before.report, &after.report, spans, &opts);
-    write_out(args.output.as_deref(), &render_compare(&c, format))?;
+    let out = match format {
+        Format::Table => {
+            let style = color.style(args.output.is_some());
+            faultline::compare::render_compare_table_styled(&c, &style).into_bytes()
+        }
+        _ => render_compare(&c, format),
+    };
+    write_out(args.output.as_deref(), &out)?;
     let breaches = fail_on.check_comparison(&c, &after.report);
     report_breaches(&breaches);
     let errors = before.errors.len() + after.errors.len();

@@ -22,7 +22,7 @@ type Message = (usize, std::io::Result<Vec<u8>>);
 /// How often a followed file is looked at for new bytes, rotation and truncation.
 const POLL: Duration = Duration::from_millis(200);
 
-pub fn run(args: WatchArgs) -> anyhow::Result<Exit> {
+pub fn run(args: WatchArgs, color: cli::ColorChoice) -> anyhow::Result<Exit> {
     let format = args.format.single_report("watch")?;
     let config = args.run.config()?;
     let fail_on = cli::thresholds(&args.fail_on, &config, false)?;
@@ -127,7 +127,14 @@ pub fn run(args: WatchArgs) -> anyhow::Result<Exit> {
         }
     }
     let outcome = follow::finish(follows, &config)?;
-    write_stdout(&render(&outcome.report, format))?;
+    let out = match format {
+        Format::Table => {
+            faultline::report::render_table_styled(&outcome.report, &color.style(false))
+                .into_bytes()
+        }
+        _ => render(&outcome.report, format),
+    };
+    write_stdout(&out)?;
     announce_breaches(&fail_on, &outcome.report, &mut breached);
     Ok(Exit::of(&breached, input_errors))
 }

@@ -458,6 +458,21 @@ fn table_fits_80_columns_and_colours_on_request() {
         }
         assert!(!text.contains('\x1b'), "no colour into a pipe");
     }
+    let cmp = faultline()
+        .args([
+            "compare",
+            "--split",
+            "2025-01-10T08:35:00Z",
+            samples().to_str().unwrap(),
+        ])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(cmp.stdout).unwrap();
+    assert!(text.contains("signatures"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "compare: {line}");
+    }
     let wide = faultline()
         .args(["analyze", samples().to_str().unwrap()])
         .env_remove("COLUMNS")

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::framing::{format_rfc3339, Nanos};
 use crate::report::{round3, ExceptionGroup, Report};
 
-pub use render::{render_compare, render_compare_markdown, render_compare_table};
+pub use render::{
+    render_compare, render_compare_markdown, render_compare_table, render_compare_table_styled,
+};
 
 /// The JSON schema name and version of a comparison.
 pub const SCHEMA: &str = "faultline.compare/v1";

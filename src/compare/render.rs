@@ -152,15 +152,23 @@ fn verdict(c: &Comparison) -> String {
 
 /// The comparison as terminal tables (times in UTC).
 pub fn render_compare_table(c: &Comparison) -> String {
+    render_compare_table_styled(c, &table::TableStyle::default())
+}
+
+/// [`render_compare_table`] for a terminal: fitted to its width, in colour.
+pub fn render_compare_table_styled(c: &Comparison, style: &table::TableStyle) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "before: {}", span(&c.before));
     let _ = writeln!(out, "after:  {}", span(&c.after));
-    table::push_section(&mut out, None, &overall(c), usize::MAX);
+    let section = |out: &mut String, title: Option<&str>, s: &Section, limit: usize| {
+        table::push_styled(out, title, s, limit, style, false);
+    };
+    section(&mut out, None, &overall(c), usize::MAX);
     if !c.signatures.is_empty() {
-        table::push_section(&mut out, Some("signatures"), &signatures(c), usize::MAX);
+        section(&mut out, Some("signatures"), &signatures(c), usize::MAX);
     }
     if !c.endpoints.is_empty() {
-        table::push_section(&mut out, Some("endpoints"), &endpoints(c), 15);
+        section(&mut out, Some("endpoints"), &endpoints(c), 15);
     }
     for n in &c.notes {
         let _ = writeln!(out, "\nnote: {n}");

@@ -63,6 +63,9 @@ const DROP_ORDER: &[&str] = &[
     "other exceptions",
     "top variant",
     "p50 ms",
+    "per hour",
+    "p50 before",
+    "p50 after",
     "last seen",
 ];
 
@@ -102,11 +105,8 @@ fn fit(
         return natural.iter().map(|w| Some(*w)).collect();
     }
     for d in DROP_ORDER {
-        if need(&keep, &mins) <= width {
-            break;
-        }
-        if let Some(i) = header.iter().position(|h| h == d) {
-            if keep.iter().filter(|x| **x).count() > 2 {
+        for i in (0..n).filter(|&i| header[i] == *d) {
+            if need(&keep, &mins) > width && keep.iter().filter(|x| **x).count() > 2 {
                 keep[i] = false;
             }
         }
@@ -162,13 +162,8 @@ fn one_day(r: &Report) -> bool {
     start.is_some() && start == day(&r.time_range.end)
 }
 
-/// The first `limit` rows of a section as a table, after its title; a latency column's
-/// header says its unit.
-pub(crate) fn push_section(out: &mut String, title: Option<&str>, s: &Section, limit: usize) {
-    push_styled(out, title, s, limit, &TableStyle::default(), false);
-}
-
-/// [`push_section`] in a style, with times of day only when `day_only`.
+/// The first `limit` rows of a section as a table, after its title, in `style`; a latency
+/// column's header says its unit, and times show only the time of day when `day_only`.
 pub(crate) fn push_styled(
     out: &mut String,
     title: Option<&str>,
