@@ -171,7 +171,7 @@ pub fn render_compare_table_styled(c: &Comparison, style: &table::TableStyle) ->
         section(&mut out, Some("endpoints"), &endpoints(c), 15);
     }
     for n in &c.notes {
-        let _ = writeln!(out, "\nnote: {n}");
+        let _ = writeln!(out, "\n{}", table::wrap(&format!("note: {n}"), style.width));
     }
     let _ = writeln!(out, "\n{}", verdict(c));
     out

@@ -57,16 +57,18 @@ fn text(c: &Cell, day_only: bool) -> String {
 /// The columns a narrow terminal leaves out first, most expendable first.
 const DROP_ORDER: &[&str] = &[
     "first seen",
-    "p95 ms",
-    "max ms",
+    "p95",
+    "max",
     "severity",
     "other exceptions",
     "top variant",
-    "p50 ms",
+    "p50",
     "per hour",
     "p50 before",
     "p50 after",
     "last seen",
+    "error rate",
+    "requests",
 ];
 
 /// How narrow a column that may be cut can get: an id or endpoint keeps enough to be
@@ -83,18 +85,13 @@ fn min_width(header: &str, natural: usize) -> usize {
 
 /// Which columns to show and how wide, to fit `width`: expendable columns go first, then
 /// the cells that may be cut share what is left, the narrowest first served.
-fn fit(
-    header: &[String],
-    natural: &[usize],
-    cuttable: &[bool],
-    width: usize,
-) -> Vec<Option<usize>> {
+fn fit(header: &[&str], natural: &[usize], cuttable: &[bool], width: usize) -> Vec<Option<usize>> {
     let n = header.len();
     let mut keep = vec![true; n];
     let overhead = |k: &[bool]| 3 * k.iter().filter(|x| **x).count() + 1;
     let mins: Vec<usize> = (0..n)
         .map(|i| match cuttable[i] {
-            true => min_width(&header[i], natural[i]),
+            true => min_width(header[i], natural[i]),
             false => natural[i],
         })
         .collect();
@@ -209,7 +206,7 @@ pub(crate) fn push_styled(
         })
         .collect();
     let widths = match style.width {
-        Some(w) => fit(&header, &natural, &cuttable, w),
+        Some(w) => fit(s.header, &natural, &cuttable, w),
         None => natural.iter().map(|w| Some(*w)).collect(),
     };
     let shown: Vec<usize> = (0..header.len()).filter(|&i| widths[i].is_some()).collect();
@@ -267,7 +264,7 @@ fn first_sentence(s: &str) -> String {
 
 /// `s` wrapped at spaces to lines of at most `width` columns (a longer word stays whole),
 /// the lines after the first indented by two.
-fn wrap(s: &str, width: Option<usize>) -> String {
+pub(crate) fn wrap(s: &str, width: Option<usize>) -> String {
     let Some(w) = width else {
         return s.to_string();
     };
