@@ -99,16 +99,12 @@ pub enum InputError {
         path: String,
     },
     /// A directory holds no file to read: empty, or every file in it was skipped.
-    #[error("{path}: no log files in this directory{}", no_logs_detail(*hidden, *own_outputs, *globs))]
+    #[error("{path}: no log files in this directory{}", no_logs_detail(skipped))]
     NoLogs {
         /// The directory.
         path: String,
-        /// Hidden files skipped (`--hidden` reads them).
-        hidden: u64,
-        /// faultline's own reports and frames skipped.
-        own_outputs: u64,
-        /// Files left out by `--glob`/`--exclude`.
-        globs: u64,
+        /// What its walk skipped.
+        skipped: crate::input::Skipped,
     },
     /// A compressed input decompressed to more than the limit (a decompression bomb?); what
     /// came before the limit was analysed.
@@ -136,20 +132,11 @@ impl InputError {
 }
 
 /// What a walk of an empty-looking directory skipped, for [`InputError::NoLogs`].
-fn no_logs_detail(hidden: u64, own: u64, globs: u64) -> String {
-    let mut parts = Vec::new();
-    if hidden > 0 {
-        parts.push(format!("{hidden} hidden skipped (--hidden reads them)"));
-    }
-    if own > 0 {
-        parts.push(format!("{own} faultline report or frame file(s) skipped"));
-    }
-    if globs > 0 {
-        parts.push(format!("{globs} left out by --glob/--exclude"));
-    }
+fn no_logs_detail(s: &crate::input::Skipped) -> String {
+    let parts = s.phrases();
     match parts.is_empty() {
         true => String::new(),
-        false => format!(" ({})", parts.join(", ")),
+        false => format!(" (skipped: {})", parts.join(", ")),
     }
 }
 

@@ -115,19 +115,7 @@ pub fn analyze(specs: &[InputSpec], config: &Config) -> Result<Outcome, Aggregat
 
 /// Says what directory walks skipped, when they skipped anything.
 pub(crate) fn skipped_note(s: input::Skipped) -> Option<String> {
-    let mut parts = Vec::new();
-    if s.hidden > 0 {
-        parts.push(format!("{} hidden (--hidden reads them)", s.hidden));
-    }
-    if s.own_outputs > 0 {
-        parts.push(format!(
-            "{} faultline report or frame file(s)",
-            s.own_outputs
-        ));
-    }
-    if s.globs > 0 {
-        parts.push(format!("{} left out by --glob/--exclude", s.globs));
-    }
+    let parts = s.phrases();
     (!parts.is_empty()).then(|| format!("skipped in directories: {}", parts.join(", ")))
 }
 

@@ -156,16 +156,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 });
             }
             let catalog = config.catalog();
-            let mut picked = Vec::new();
-            for id in &args.ids {
-                let s = catalog
-                    .get(id)
-                    .ok_or_else(|| faultline::CatalogError::Unknown {
-                        id: id.clone(),
-                        hint: catalog.nearest(id).map(str::to_string),
-                    })?;
-                picked.push(s);
-            }
+            let picked = args
+                .ids
+                .iter()
+                .map(|id| catalog.find(id))
+                .collect::<Result<Vec<_>, _>>()?;
             let all: Vec<&faultline::Signature> = catalog.signatures.iter().collect();
             let list = if picked.is_empty() { &all } else { &picked };
             let out = match args.format {

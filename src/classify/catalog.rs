@@ -277,15 +277,18 @@ impl Catalog {
     /// is an error, with the nearest id that it has.
     pub fn disable(&mut self, ids: &[String]) -> Result<(), CatalogError> {
         for id in ids {
-            if self.get(id).is_none() {
-                return Err(CatalogError::Unknown {
-                    id: id.clone(),
-                    hint: self.nearest(id).map(str::to_string),
-                });
-            }
+            self.find(id)?;
         }
         self.signatures.retain(|s| !ids.contains(&s.id));
         Ok(())
+    }
+
+    /// The signature with this id, or an error that names the nearest id the catalog has.
+    pub fn find(&self, id: &str) -> Result<&Signature, CatalogError> {
+        self.get(id).ok_or_else(|| CatalogError::Unknown {
+            id: id.to_string(),
+            hint: self.nearest(id).map(str::to_string),
+        })
     }
 
     /// The id most like `id` (most shared words, then shortest), if any shares a word.

@@ -314,6 +314,26 @@ pub struct Skipped {
     pub globs: u64,
 }
 
+impl Skipped {
+    /// What was skipped, one phrase per reason (`2 hidden (--hidden reads them)`).
+    pub fn phrases(&self) -> Vec<String> {
+        let mut parts = Vec::new();
+        if self.hidden > 0 {
+            parts.push(format!("{} hidden (--hidden reads them)", self.hidden));
+        }
+        if self.own_outputs > 0 {
+            parts.push(format!(
+                "{} faultline report or frame file(s)",
+                self.own_outputs
+            ));
+        }
+        if self.globs > 0 {
+            parts.push(format!("{} left out by --glob/--exclude", self.globs));
+        }
+        parts
+    }
+}
+
 /// Which files a directory walk reads: ripgrep's defaults (no hidden files) and globs.
 #[derive(Debug, Clone, Default)]
 pub struct WalkFilter {
@@ -396,17 +416,18 @@ fn discover_files(
             InputSpec::Reader(r) => out.push(Source::One(Part::Reader(r.clone()))),
             InputSpec::Path(p) => match std::fs::metadata(p) {
                 Ok(m) if m.is_dir() => {
-                    let before = (out.len(), *skipped);
-                    walk(p, filter, &mut out, skipped, errors);
-                    if out.len() == before.0 {
-                        let s = *skipped;
+                    let mut here = Skipped::default();
+                    let before = out.len();
+                    walk(p, filter, &mut out, &mut here, errors);
+                    if out.len() == before {
                         errors.push(InputError::NoLogs {
                             path: p.display().to_string(),
-                            hidden: s.hidden - before.1.hidden,
-                            own_outputs: s.own_outputs - before.1.own_outputs,
-                            globs: s.globs - before.1.globs,
+                            skipped: here,
                         });
                     }
+                    skipped.hidden += here.hidden;
+                    skipped.own_outputs += here.own_outputs;
+                    skipped.globs += here.globs;
                 }
                 Ok(_) => out.push(Source::One(Part::File(p.clone()))),
                 Err(source) => errors.push(InputError::Io {
