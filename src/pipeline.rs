@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::aggregate::{Budget, Summary};
+use crate::aggregate::{Budget, Pairer, Summary};
 use crate::classify::RecordStep;
 use crate::config::Config;
 use crate::error::InputError;
@@ -31,6 +31,7 @@ fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep
     if let (Some(reader), false) = (&cfg.requests, r.traceback) {
         if let Some(q) = reader.read(r.lines[0].text, r.json) {
             sum.requests.push_request(r.time, &q);
+            sum.pairs.note(r.stream, &q.latency);
         }
     }
     if let Some((c, source)) = step.classify(r) {
@@ -38,12 +39,13 @@ fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep
     }
 }
 
-/// Frames and classifies a buffer of whole lines, continuing `st`'s streams; `map` is the
-/// file mapping `buf` lies in, whose pages are released as each chunk is done.
+/// Frames and classifies a buffer of whole lines, continuing `st`'s streams and `pair`'s
+/// pairing; `map` is the file mapping `buf` lies in, whose pages are released as each chunk
+/// is done.
 fn scan_buffer(
     buf: &[u8],
     map: Option<&Mapped>,
-    st: &mut Stitcher,
+    (st, pair): (&mut Stitcher, &mut Pairer),
     cfg: &Config,
     limits: &Limits,
     budget: &Budget,
@@ -65,26 +67,38 @@ fn scan_buffer(
                     p.add(chunk.len());
                 }
             }
-            budget.charge(&mut sum);
-            (sum, out)
+            // Rows pairing may remove are charged once it has run (a folded row is gone).
+            let charged = !sum.pairs.may_remove();
+            sum.pairs.seal(&sum.requests);
+            if charged {
+                budget.charge(&mut sum);
+            }
+            (sum, out, charged)
         })
         .collect();
     // Absorbing a chunk completes the records cut at its start (the previous chunk's last
     // record, lines before its first header): they go before the chunk's own, so the rows
     // keep the input's order and a time-ordered log gives time-ordered requests.
     let mut parts = Vec::with_capacity(outs.len() * 2);
+    let mut charged = Vec::with_capacity(outs.len() * 2);
     let mut step = RecordStep::new(&cfg.classifier);
-    for (sum, out) in outs {
+    for (sum, out, done) in outs {
         let mut stitched = Summary::new();
         st.absorb(out, limits, &mut |r: &Record<'_>| {
             handle(r, cfg, &mut stitched, &mut step)
         });
-        // Every row is charged once, so whether the run goes to sketches depends on the
-        // number of requests only, not on where the chunks were cut.
-        budget.charge(&mut stitched);
         parts.push(stitched);
         parts.push(sum);
+        charged.extend([false, done]);
     }
+    pair.resolve(&mut parts);
+    // Every row is charged once, so whether the run goes to sketches depends on the number
+    // of requests only, not on where the chunks were cut.
+    parts
+        .par_iter_mut()
+        .zip(charged)
+        .filter(|(_, done)| !done)
+        .for_each(|(p, _)| budget.charge(p));
     Summary::merge_all(parts)
 }
 
@@ -96,6 +110,7 @@ pub(crate) struct SourceScan<'c> {
     /// The options' limits with the current part's learned prefix and year.
     limits: Limits,
     st: Stitcher,
+    pair: Pairer,
     unwrap: Option<Unwrapper>,
     total: Summary,
 }
@@ -108,6 +123,7 @@ impl<'c> SourceScan<'c> {
             budget,
             limits: cfg.scan.limits.clone(),
             st: Stitcher::new(),
+            pair: Pairer::new(),
             unwrap: None,
             total: Summary::new(),
         }
@@ -139,6 +155,7 @@ impl<'c> SourceScan<'c> {
         let (cfg, mut rest) = (self.cfg, Summary::new());
         let mut step = RecordStep::new(&cfg.classifier);
         let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
+        end_pairing(&mut self.pair, &mut rest);
         self.budget.charge(&mut rest);
         rest.frame = stats;
         self.total.merge(rest.clone());
@@ -155,6 +172,7 @@ impl<'c> SourceScan<'c> {
     pub(crate) fn resume(cfg: &'c Config, budget: Arc<Budget>, carried: Carried) -> Self {
         let mut scan = SourceScan::new(cfg, budget);
         scan.st = carried.stitcher;
+        scan.pair = carried.pairer;
         scan.unwrap = carried.unwrap.map(|mut u| {
             u.set_zone(cfg.scan.limits.zone.clone());
             u
@@ -182,6 +200,7 @@ impl<'c> SourceScan<'c> {
             budget: Arc::clone(&self.budget),
             limits: self.limits.clone(),
             st: self.st.clone(),
+            pair: self.pair.clone(),
             unwrap: self.unwrap.clone(),
             total: Summary::new(),
         }
@@ -191,6 +210,7 @@ impl<'c> SourceScan<'c> {
     pub(crate) fn into_parts(self) -> (Summary, Carried) {
         let carried = Carried {
             stitcher: self.st,
+            pairer: self.pair,
             unwrap: self.unwrap,
         };
         (self.total, carried)
@@ -204,12 +224,14 @@ impl<'c> SourceScan<'c> {
             cfg,
             budget,
             st,
+            mut pair,
             mut total,
             ..
         } = self;
         let mut rest = Summary::new();
         let mut step = RecordStep::new(&cfg.classifier);
         let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
+        end_pairing(&mut pair, &mut rest);
         budget.charge(&mut rest);
         total.merge(rest);
         total.frame = stats;
@@ -247,7 +269,8 @@ impl<'c> SourceScan<'c> {
 
     /// Frames and classifies a buffer of text lines (in `map`, when mapped).
     fn text(&mut self, buf: &[u8], map: Option<&Mapped>) {
-        let s = scan_buffer(buf, map, &mut self.st, self.cfg, &self.limits, &self.budget);
+        let state = (&mut self.st, &mut self.pair);
+        let s = scan_buffer(buf, map, state, self.cfg, &self.limits, &self.budget);
         self.total.merge(s);
     }
 
@@ -271,7 +294,8 @@ impl<'c> SourceScan<'c> {
         }
         for i in 1..=blocks.len() {
             let mut next = Vec::new();
-            let (st, cfg, limits, budget) = (&mut self.st, self.cfg, &self.limits, &*self.budget);
+            let (cfg, limits, budget) = (self.cfg, &self.limits, &*self.budget);
+            let state = (&mut self.st, &mut self.pair);
             let ((), s) = rayon::join(
                 || {
                     if let Some(b) = blocks.get(i) {
@@ -284,7 +308,7 @@ impl<'c> SourceScan<'c> {
                         }
                     }
                 },
-                || scan_buffer(&cur, None, st, cfg, limits, budget),
+                || scan_buffer(&cur, None, state, cfg, limits, budget),
             );
             self.total.merge(s);
             cur = next;
@@ -368,7 +392,16 @@ impl<'c> SourceScan<'c> {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Carried {
     pub stitcher: Stitcher,
+    #[serde(default)]
+    pub pairer: Pairer,
     pub unwrap: Option<Unwrapper>,
+}
+
+/// Pairs the request lines of the records the input's end completed (in `rest`), then
+/// counts the access rows still held: nothing comes to pair with them.
+fn end_pairing(pair: &mut Pairer, rest: &mut Summary) {
+    pair.resolve(std::slice::from_mut(rest));
+    pair.finish(rest);
 }
 
 /// Bytes looked at to detect a layout.

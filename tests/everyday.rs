@@ -561,3 +561,126 @@ fn a_steady_error_rate_is_not_an_incident_and_a_coarse_bucket_says_what_it_hides
     assert_eq!(r["incidents"].as_array().unwrap().len(), 1);
     assert!(!r["notes"].to_string().contains("1-minute buckets"));
 }
+
+/// An app that logs each request twice, in one stream: its own timing line and uvicorn's
+/// access line (no latency). `access_first`: uvicorn's line comes first (logged when the
+/// response starts, the timing line when the middleware returns). Every fourth request
+/// overlaps the next (both timing lines, then both access lines); every tenth fails.
+fn double_logged(requests: u32, access_first: bool) -> String {
+    let mut s = String::new();
+    let line = |i: u32, timing: bool| {
+        let (ms, sec) = (i * 250 % 1000, i / 4);
+        let status = if i % 10 == 3 { 500 } else { 200 };
+        let when = format!("2025-01-10 08:{:02}:{:02},{ms:03}", sec / 60, sec % 60);
+        if timing {
+            format!("{when} - app.middleware.timing - INFO - request method=GET path=/api/v1/trips/{i} status={status} duration_ms={}.5\n", 10 + i % 7)
+        } else {
+            format!("{when} - uvicorn.access - INFO - 10.0.3.{}:5{i:04} - \"GET /api/v1/trips/{i} HTTP/1.1\" {status}\n", i % 200)
+        }
+    };
+    let mut i = 0;
+    while i < requests {
+        let group: Vec<u32> = if i % 4 == 0 && i + 1 < requests {
+            vec![i, i + 1]
+        } else {
+            vec![i]
+        };
+        for timing in [!access_first, access_first] {
+            for &j in &group {
+                s.push_str(&line(j, timing));
+            }
+        }
+        i += group.len() as u32;
+    }
+    s
+}
+
+#[test]
+fn a_request_logged_twice_is_counted_once() {
+    let d = tempfile::tempdir().unwrap();
+    for access_first in [false, true] {
+        let p = write(d.path(), "double.log", &double_logged(110, access_first));
+        let p = p.to_str().unwrap();
+        let (_, r, _) = analyze_json(&[p]);
+        let q = &r["requests"];
+        assert_eq!(q["count"], 110, "access first: {access_first}");
+        assert_eq!(q["errors_5xx"], 11);
+        assert_eq!(q["with_latency"], 110);
+        assert_eq!(q["missing_latency"], 0);
+        let ep = &r["endpoints"][0];
+        assert_eq!(
+            (&ep["endpoint"], &ep["count"]),
+            (&"GET /api/v1/trips/{id}".into(), &110.into())
+        );
+        let notes = r["notes"].to_string();
+        assert!(
+            notes.contains("110 access line(s) without a latency were the second line"),
+            "{notes}"
+        );
+        // Wherever the chunks are cut and however many threads read them.
+        for args in [
+            ["--chunk-size", "300", "--threads", "2"],
+            ["--chunk-size", "1K", "--threads", "1"],
+        ] {
+            let (_, again, _) = analyze_json(&[args[0], args[1], args[2], args[3], p]);
+            assert_eq!(again, r, "{args:?}");
+        }
+        // From a pipe, in blocks.
+        let out = faultline()
+            .args(["analyze", "--format", "json", "-"])
+            .write_stdin(double_logged(110, access_first))
+            .output()
+            .unwrap();
+        let piped: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(piped["requests"], r["requests"]);
+    }
+}
+
+#[test]
+fn lines_that_are_not_one_request_are_all_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let log = double_logged(40, false);
+    // Only access lines (no timing middleware): 40 requests, none paired.
+    let access: String = log
+        .lines()
+        .filter(|l| l.contains("uvicorn.access"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let p = write(d.path(), "access.log", &access);
+    let (_, r, _) = analyze_json(&[p.to_str().unwrap()]);
+    assert_eq!(r["requests"]["count"], 40);
+    assert_eq!(r["requests"]["missing_latency"], 40);
+    assert!(!r["notes"].to_string().contains("second line"));
+    // Access lines whose status differs from the timing line's are other requests.
+    let shifted = log.replace("HTTP/1.1\" 200", "HTTP/1.1\" 404");
+    let p = write(d.path(), "shifted.log", &shifted);
+    let (_, r, _) = analyze_json(&[p.to_str().unwrap()]);
+    assert_eq!(
+        r["requests"]["count"],
+        40 + 36,
+        "the 4 failed requests pair, the 36 others do not"
+    );
+    // Two seconds later, the access line is another request.
+    let late: String = log
+        .lines()
+        .map(|l| match l.contains("uvicorn.access") {
+            true => format!("2025-01-10 09{}\n", &l[13..]),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    let p = write(d.path(), "late.log", &late);
+    let (_, r, _) = analyze_json(&[p.to_str().unwrap()]);
+    assert_eq!(r["requests"]["count"], 80);
+    // Containers of a kubectl log are separate streams: an access line in one and a timing
+    // line in another are two requests.
+    let kube: String = log
+        .lines()
+        .map(|l| match l.contains("uvicorn.access") {
+            true => format!("[pod/api-1/uvicorn] {l}\n"),
+            false => format!("[pod/api-1/app] {l}\n"),
+        })
+        .collect();
+    let p = write(d.path(), "kube.log", &kube);
+    let (_, r, _) = analyze_json(&[p.to_str().unwrap()]);
+    assert_eq!(r["requests"]["count"], 80);
+}

@@ -7,6 +7,7 @@
 
 mod frames;
 mod incident;
+mod pairing;
 mod requests;
 mod rows;
 mod saved;
@@ -25,6 +26,7 @@ use crate::error::AggregateError;
 use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 
 pub use incident::IncidentOptions;
+pub use pairing::{PairLog, Pairer, LOOKBACK, WINDOW_NS};
 pub use requests::RequestRows;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
 pub use saved::SavedSummary;
@@ -90,6 +92,8 @@ pub(crate) struct RequestCounts {
     pub with_latency: u64,
     pub unparsed_latency: u64,
     pub missing_latency: u64,
+    /// Access lines not counted: the second line of a request.
+    pub paired: u64,
     /// Every request's 5xx count and latency quantiles, with a time or without.
     pub overall: trends::WindowStats,
     /// The latency quantiles are estimates from sketches (the rows passed the budget).
@@ -200,6 +204,8 @@ pub struct Summary {
     pub layouts: BTreeMap<&'static str, u64>,
     /// Counters of the unwrapping of container layouts.
     pub unwrap: UnwrapStats,
+    /// The request lines that may pair, until a [`Pairer`] pairs them.
+    pub pairs: PairLog,
 }
 
 impl Summary {
@@ -224,6 +230,7 @@ impl Summary {
             window_miss: self.window_miss,
             layouts: self.layouts.clone(),
             unwrap: self.unwrap.clone(),
+            pairs: PairLog::default(),
         }
     }
 
@@ -443,8 +450,11 @@ impl Summary {
         let sketches = std::mem::take(&mut self.sketches);
         let requests = std::mem::take(&mut self.requests);
         let events = std::mem::take(&mut self.events);
-        let (unparsed_latency, missing_latency) =
-            (requests.unparsed_latency, requests.missing_latency);
+        let (unparsed_latency, missing_latency, paired) = (
+            requests.unparsed_latency,
+            requests.missing_latency,
+            requests.paired,
+        );
         let (count, names) = match sketches.is_active() {
             true => (sketches.requests(), Vec::new()),
             false => (requests.len() as u64, requests.endpoints.clone()),
@@ -525,6 +535,7 @@ impl Summary {
                 with_latency,
                 unparsed_latency,
                 missing_latency,
+                paired,
                 overall,
                 sketched: sketches.is_active(),
             },

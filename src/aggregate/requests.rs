@@ -475,6 +475,29 @@ impl RequestBlock {
         }
     }
 
+    /// Removes the rows at `rows` (ascending, distinct).
+    fn remove_rows(&mut self, rows: impl Iterator<Item = usize>) {
+        let mut keep = vec![true; self.len()];
+        rows.for_each(|r| keep[r] = false);
+        fn retain<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        fn packed<E: Encoding>(p: &mut Packed<E>, keep: &[bool]) {
+            match p {
+                Packed::Compact { v, .. } => retain(v, keep),
+                Packed::Wide(v) => retain(v, keep),
+            }
+        }
+        retain(&mut self.endpoint, &keep);
+        retain(&mut self.status, &keep);
+        packed(&mut self.time, &keep);
+        packed(&mut self.latency, &keep);
+    }
+
     fn append(&mut self, o: &RequestBlock) {
         self.time.append(&o.time);
         self.endpoint.extend_from_slice(&o.endpoint);
@@ -507,6 +530,9 @@ pub struct RequestRows {
     pub unparsed_latency: u64,
     /// Requests without a latency field.
     pub missing_latency: u64,
+    /// Access lines not counted: the second line of a request counted once (see
+    /// [`super::pairing`]).
+    pub paired: u64,
     /// Rows the first block is made room for (see [`RequestRows::expect`]).
     expected: usize,
 }
@@ -527,7 +553,8 @@ impl RequestRows {
     }
 
     /// Adds a request as the reader read it; a latency it could not read is counted.
-    pub fn push_request(&mut self, t: Option<Nanos>, q: &Request<'_>) {
+    /// Returns its endpoint id.
+    pub fn push_request(&mut self, t: Option<Nanos>, q: &Request<'_>) -> u32 {
         let latency = match q.latency {
             Latency::Ms(v) => Some(v),
             Latency::Unparsed => {
@@ -539,10 +566,10 @@ impl RequestRows {
                 None
             }
         };
-        self.push(t, q.method, q.path, q.status, latency);
+        self.push(t, q.method, q.path, q.status, latency)
     }
 
-    /// Adds one request.
+    /// Adds one request; returns its endpoint id.
     pub fn push(
         &mut self,
         t: Option<Nanos>,
@@ -550,7 +577,7 @@ impl RequestRows {
         path: &[u8],
         status: u16,
         latency: Option<f64>,
-    ) {
+    ) -> u32 {
         // Most requests go to a few endpoints whose path has no id (`/api/v1/health`,
         // `/api/v1/pam/chat`: 69% of a `genlog.py` log's requests): their raw method and
         // path are the key, found in a small direct-mapped table by a hash of the raw bytes
@@ -565,7 +592,8 @@ impl RequestRows {
                     && same_bytes(&raw[m + 1..], path)
                     && same_bytes(&raw[..m], method)
                 {
-                    return self.push_row(t, id, status, latency);
+                    self.push_row(t, id, status, latency);
+                    return id;
                 }
             }
         }
@@ -591,6 +619,47 @@ impl RequestRows {
             self.canonical[slot] = id;
         }
         self.push_row(t, id, status, latency);
+        id
+    }
+
+    /// Adds one request of the endpoint named `name` (a key as [`endpoint_key`] writes it).
+    pub(crate) fn push_named(
+        &mut self,
+        t: Option<Nanos>,
+        name: &str,
+        status: u16,
+        latency: Option<f64>,
+    ) -> u32 {
+        let id = self.intern(name);
+        self.push_row(t, id, status, latency);
+        id
+    }
+
+    /// Row `i`'s time ([`NO_TIME`] for none), endpoint id and status.
+    pub(crate) fn row(&self, mut i: usize) -> (i64, u32, u16) {
+        for b in &self.blocks {
+            if i < b.len() {
+                return (b.time.get(i), b.endpoint[i], b.status[i]);
+            }
+            i -= b.len();
+        }
+        panic!("row {i} past the end")
+    }
+
+    /// Removes the rows at `rows` (ascending, distinct); counters are left as they are.
+    pub(crate) fn remove_rows(&mut self, rows: &[u32]) {
+        let mut start = 0usize;
+        let mut rest = rows;
+        for b in &mut self.blocks {
+            let n = b.len();
+            let cut = rest.partition_point(|&r| (r as usize) < start + n);
+            let (mine, after) = rest.split_at(cut);
+            if !mine.is_empty() {
+                b.remove_rows(mine.iter().map(|&r| r as usize - start));
+            }
+            rest = after;
+            start += n;
+        }
     }
 
     #[inline]
@@ -660,6 +729,7 @@ impl RequestRows {
             && self.endpoints.is_empty()
             && self.unparsed_latency == 0
             && self.missing_latency == 0
+            && self.paired == 0
     }
 
     /// Appends `o`, remapping its endpoint ids: into an empty summary its blocks move, else
@@ -673,6 +743,7 @@ impl RequestRows {
         let remap: Vec<u32> = o.endpoints.iter().map(|name| self.intern(name)).collect();
         self.unparsed_latency += o.unparsed_latency;
         self.missing_latency += o.missing_latency;
+        self.paired += o.paired;
         for b in &mut o.blocks {
             b.renumber(&remap);
             match self.blocks.last_mut() {
@@ -707,6 +778,7 @@ impl RequestRows {
             .map(|p| {
                 out.unparsed_latency += p.unparsed_latency;
                 out.missing_latency += p.missing_latency;
+                out.paired += p.paired;
                 p.endpoints.iter().map(|name| out.intern(name)).collect()
             })
             .collect();

@@ -52,6 +52,8 @@ pub struct SavedSummary {
     files: u64,
     unparsed_latency: u64,
     missing_latency: u64,
+    #[serde(default)]
+    paired: u64,
     sketches: RequestSketches,
     outside_window: (u64, u64),
     layouts: BTreeMap<String, u64>,
@@ -138,6 +140,7 @@ impl SavedSummary {
             files: sum.files,
             unparsed_latency: sum.requests.unparsed_latency,
             missing_latency: sum.requests.missing_latency,
+            paired: sum.requests.paired,
             sketches: sum.sketches,
             outside_window: sum.outside_window,
             layouts: sum
@@ -225,6 +228,7 @@ impl SavedSummary {
         sum.files = self.files;
         sum.requests.unparsed_latency = self.unparsed_latency;
         sum.requests.missing_latency = self.missing_latency;
+        sum.requests.paired = self.paired;
         sum.sketches = self.sketches;
         sum.sketches.reindex();
         sum.outside_window = self.outside_window;

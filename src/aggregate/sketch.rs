@@ -216,6 +216,7 @@ impl RequestSketches {
         let taken = std::mem::take(rows);
         rows.unparsed_latency = taken.unparsed_latency;
         rows.missing_latency = taken.missing_latency;
+        rows.paired = taken.paired;
         let ids: Vec<usize> = taken.endpoints.iter().map(|n| self.intern(n)).collect();
         for b in &taken.blocks {
             // Rows come in time order as a rule: the bucket of the row before is kept aside

@@ -519,7 +519,7 @@ impl Stitcher {
 }
 
 /// A map with non-string keys as a list of `[key, value]` pairs.
-mod pairs {
+pub(crate) mod pairs {
     use std::collections::BTreeMap;
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};

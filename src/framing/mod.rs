@@ -13,6 +13,7 @@ mod layout;
 mod line;
 pub mod time;
 
+pub(crate) use framer::pairs;
 pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
 pub use json::{expand_json, expand_json_with, JsonRecord};
 pub use layout::{detect, learn_prefix, Layout, Prefix, UnwrapStats, Unwrapper, YearHint};

@@ -44,6 +44,16 @@ pub(crate) fn build(
             crate::aggregate::ALPHA * 100.0
         ));
     }
+    if q.paired > 0 {
+        report.notes.push(format!(
+            "{} access line(s) without a latency were the second line of a request already \
+             counted from its timing line (same stream, endpoint and status, within {} s and {} \
+             request lines): each request is counted once",
+            q.paired,
+            crate::aggregate::WINDOW_NS / 1_000_000_000,
+            crate::aggregate::LOOKBACK
+        ));
+    }
     let window = cfg.scan.window;
     let input = &report.input;
     let emptied = input.records > 0 && input.records == input.records_outside_window;
