@@ -249,6 +249,11 @@ pub struct RunArgs {
     /// Skip request lines: signatures only (faster; no endpoints, timeline latency or incidents).
     #[arg(long)]
     pub no_requests: bool,
+    /// Show secrets found in the log as they are. By default every output replaces bearer
+    /// tokens, JWTs, API keys, URL passwords and the values of *_KEY, *_SECRET, *_TOKEN and
+    /// PASSWORD fields by [REDACTED:KIND].
+    #[arg(long)]
+    pub no_redact: bool,
     /// Zone of timestamps written without one: an IANA name (Europe/Paris) or UTC (default).
     #[arg(long, value_name = "ZONE")]
     pub tz: Option<String>,
@@ -631,6 +636,7 @@ impl RunArgs {
             c.scan.limits.max_line_len = m;
         }
         c.trends.bucket_ns = self.bucket;
+        c.trends.redact = !self.no_redact;
         if self.tz.is_some() {
             c.scan.limits.zone = Some(self.zone()?);
         }

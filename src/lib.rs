@@ -58,6 +58,7 @@ pub mod framing;
 pub mod input;
 #[doc(hidden)]
 pub mod pipeline;
+pub mod redact;
 pub mod report;
 pub mod state;
 pub mod threshold;

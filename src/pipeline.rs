@@ -14,7 +14,10 @@ use crate::aggregate::{Budget, Pairer, Summary};
 use crate::classify::RecordStep;
 use crate::config::Config;
 use crate::error::InputError;
-use crate::framing::{detect, frame_chunk, Limits, Record, Stitcher, Unwrapper, YearHint};
+use crate::framing::{
+    detect, frame_chunk, strip_escapes, ChunkOutput, Hit, Limits, Record, Stitcher, Unwrapper,
+    YearHint,
+};
 use crate::input::{self, split_lines, Mapped, Opened, Part, ReadAhead, Source};
 
 /// Reads one record into `sum`: its request line, and what it is.
@@ -39,6 +42,33 @@ fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep
     }
 }
 
+/// A chunk framed: what it counted, the records it left open, and whether its rows were
+/// charged to the budget.
+type Framed<'a> = (Summary, ChunkOutput<'a>, bool);
+
+/// Frames and classifies one chunk of whole lines whose prefilter `hits` are found.
+fn frame_one<'a>(
+    chunk: &'a [u8],
+    hits: &[Hit],
+    cfg: &Config,
+    limits: &Limits,
+    budget: &Budget,
+) -> Framed<'a> {
+    let mut sum = Summary::new();
+    sum.requests.expect_bytes(chunk.len());
+    let mut step = RecordStep::new(&cfg.classifier);
+    let out = frame_chunk(chunk, hits, limits, &mut |r: &Record<'_>| {
+        handle(r, cfg, &mut sum, &mut step)
+    });
+    // Rows pairing may remove are charged once it has run (a folded row is gone).
+    let charged = !sum.pairs.may_remove();
+    sum.pairs.seal(&sum.requests);
+    if charged {
+        budget.charge(&mut sum);
+    }
+    (sum, out, charged)
+}
+
 /// Frames and classifies a buffer of whole lines, continuing `st`'s streams and `pair`'s
 /// pairing; `map` is the file mapping `buf` lies in, whose pages are released as each chunk
 /// is done.
@@ -51,36 +81,51 @@ fn scan_buffer(
     budget: &Budget,
 ) -> Summary {
     let chunks = split_lines(buf, cfg.scan.chunk_for(buf.len()));
-    let outs: Vec<_> = chunks
+    let release = |chunk: &[u8]| {
+        if let Some(m) = map {
+            m.release(chunk);
+            if let Some(p) = &cfg.scan.progress {
+                p.add(chunk.len());
+            }
+        }
+    };
+    // A chunk with terminal escapes (coloured output: docker compose, uvicorn's coloured
+    // levels) is framed from a copy without them, so it reads like plain output. The
+    // prefilter finds them on its way (`ESC [` is one of its literals): a log without any
+    // pays nothing more.
+    let first: Vec<Result<Framed<'_>, Vec<u8>>> = chunks
+        .par_iter()
+        .map(|chunk| {
+            let (hits, escapes) = cfg.classifier.prefilter_escapes(chunk);
+            let done = match escapes {
+                true => Err(strip_escapes(chunk)),
+                false => Ok(frame_one(chunk, &hits, cfg, limits, budget)),
+            };
+            release(chunk);
+            done
+        })
+        .collect();
+    let mut cleaned = Vec::new();
+    let first: Vec<Option<Framed<'_>>> = first
+        .into_iter()
+        .map(|r| r.map_err(|buf| cleaned.push(buf)).ok())
+        .collect();
+    let mut redone = cleaned
         .par_iter()
         .map(|chunk| {
             let hits = cfg.classifier.prefilter(chunk);
-            let mut sum = Summary::new();
-            sum.requests.expect_bytes(chunk.len());
-            let mut step = RecordStep::new(&cfg.classifier);
-            let out = frame_chunk(chunk, &hits, limits, &mut |r: &Record<'_>| {
-                handle(r, cfg, &mut sum, &mut step)
-            });
-            if let Some(m) = map {
-                m.release(chunk);
-                if let Some(p) = &cfg.scan.progress {
-                    p.add(chunk.len());
-                }
-            }
-            // Rows pairing may remove are charged once it has run (a folded row is gone).
-            let charged = !sum.pairs.may_remove();
-            sum.pairs.seal(&sum.requests);
-            if charged {
-                budget.charge(&mut sum);
-            }
-            (sum, out, charged)
+            frame_one(chunk, &hits, cfg, limits, budget)
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into_iter();
+    let outs = first
+        .into_iter()
+        .map(|f| f.unwrap_or_else(|| redone.next().expect("a chunk framed again")));
     // Absorbing a chunk completes the records cut at its start (the previous chunk's last
     // record, lines before its first header): they go before the chunk's own, so the rows
     // keep the input's order and a time-ordered log gives time-ordered requests.
-    let mut parts = Vec::with_capacity(outs.len() * 2);
-    let mut charged = Vec::with_capacity(outs.len() * 2);
+    let mut parts = Vec::with_capacity(chunks.len() * 2);
+    let mut charged = Vec::with_capacity(chunks.len() * 2);
     let mut step = RecordStep::new(&cfg.classifier);
     for (sum, out, done) in outs {
         let mut stitched = Summary::new();

@@ -68,9 +68,13 @@ pub fn run(args: WatchArgs, color: cli::ColorChoice) -> anyhow::Result<Exit> {
     // Records still open when an input has been quiet this long are complete.
     let quiet = Duration::from_millis(500).min(every / 2);
     let to_stdout = format == Format::Table;
-    let say = |line: String| match to_stdout {
-        true => println!("{line}"),
-        false => eprintln!("{line}"),
+    // Watch lines quote the log (variants): nothing in them may drive the terminal.
+    let say = |line: String| {
+        let line = faultline::framing::printable(&line);
+        match to_stdout {
+            true => println!("{line}"),
+            false => eprintln!("{line}"),
+        }
     };
     let now = || jiff::Timestamp::now().strftime("%H:%M:%S").to_string();
     let mut breached: Vec<Breach> = Vec::new();

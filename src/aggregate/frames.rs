@@ -193,6 +193,25 @@ fn request_frame(mut req: RequestRows) -> PolarsResult<RequestFrame> {
 }
 
 impl Frames {
+    /// Redacts the strings taken from the log: the classes' names, variants and locations,
+    /// and the sources (small tables the event rows point into).
+    pub(super) fn redact(&mut self, r: &crate::redact::Redactor) -> PolarsResult<()> {
+        let tables: [(&mut DataFrame, &[&str]); 2] = [
+            (&mut self.classes, &["name", "variant", "location"]),
+            (&mut self.sources, &["source"]),
+        ];
+        for (df, cols) in tables {
+            for &c in cols {
+                let col = df.column(c)?.str()?.clone();
+                let values: Vec<Option<String>> = (0..col.len())
+                    .map(|i| col.get(i).map(|v| r.redact(v).into_owned()))
+                    .collect();
+                df.with_column(Column::new(c.into(), values))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The `requests` frame as it is written out: `time` in nanoseconds, `endpoint_id`,
     /// `status` and `latency_ms`.
     pub(super) fn requests_ms(&self) -> PolarsResult<DataFrame> {

@@ -59,6 +59,9 @@ pub struct TrendOptions {
     pub incident: IncidentOptions,
     /// Split the findings by source (`--by source`).
     pub by_source: bool,
+    /// Replace secrets in what is reported of the log by `[REDACTED:KIND]` (on by default;
+    /// `--no-redact`).
+    pub redact: bool,
 }
 
 impl Default for TrendOptions {
@@ -67,6 +70,7 @@ impl Default for TrendOptions {
             bucket_ns: 60_000_000_000,
             incident: IncidentOptions::default(),
             by_source: false,
+            redact: true,
         }
     }
 }
@@ -455,14 +459,21 @@ impl Summary {
             requests.missing_latency,
             requests.paired,
         );
-        let (count, names) = match sketches.is_active() {
+        let (count, mut names) = match sketches.is_active() {
             true => (sketches.requests(), Vec::new()),
             false => (requests.len() as u64, requests.endpoints.clone()),
         };
         // The frame takes the request blocks over as its columns' chunks, compact as they
         // are, so memory peaks at the rows plus a bit a request (5xx), not at two copies.
-        let frames = frames::frames(requests, &events, catalog)
+        let mut frames = frames::frames(requests, &events, catalog)
             .map_err(AggregateError::query("building the frames"))?;
+        if opts.redact {
+            let r = crate::redact::Redactor::builtin();
+            names.iter_mut().for_each(|n| r.apply(n));
+            frames
+                .redact(r)
+                .map_err(AggregateError::query("redacting the frames"))?;
+        }
         drop(events);
         let source = match sketches.is_active() {
             true => RequestSource::Sketches(&sketches),

@@ -29,6 +29,13 @@ pub use traceback::{shape, Frame, Shape};
 /// records with a traceback are always read, so unknown exceptions are still reported.
 const TRACEBACK_ANCHOR: &str = "Traceback (most recent call last)";
 
+/// Colour resets: coloured output ends each coloured span with one (`ESC[0m` from colorama,
+/// click, uvicorn, rich and docker compose; `ESC[39m` from chalk-like libraries). A chunk
+/// holding one is read without its escape sequences. Four bytes at least, so that the
+/// prefilter keeps its 4-byte fingerprints (a 2-byte `ESC[` would make it verify far more
+/// candidates on every log).
+const ESCAPES: [&str; 2] = ["\x1b[0m", "\x1b[39m"];
+
 /// A code location: the innermost application frame.
 #[derive(
     Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -74,6 +81,8 @@ pub struct Classifier {
     prefilter_lits: Vec<String>,
     /// The prefilter pattern id of [`TRACEBACK_ANCHOR`].
     traceback_id: usize,
+    /// The pattern id of the first of [`ESCAPES`] (the rest follow).
+    escape_id: usize,
     /// Prefilter literals that can overlap the traceback literal: where the traceback
     /// literal matches, they are looked for around it (a non-overlapping search reports one).
     tb_overlaps: Vec<String>,
@@ -175,6 +184,11 @@ impl Classifier {
         let minimal = teddy::order(&minimal);
         let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
         let traceback_id = 0;
+        // Terminal escapes are searched too (see `prefilter_escapes`), last: an anchor found
+        // at the same place wins.
+        let mut minimal = minimal;
+        let escape_id = minimal.len();
+        minimal.extend(ESCAPES);
         let prefilter = Literals::new(&minimal).expect("anchors are validated literals");
         Classifier {
             catalog,
@@ -182,6 +196,7 @@ impl Classifier {
             prefilter,
             prefilter_lits,
             traceback_id,
+            escape_id,
             tb_overlaps,
             id: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -232,8 +247,19 @@ impl Classifier {
     /// Start offsets of anchor matches in `buf`, sorted; overlapping matches may be omitted,
     /// which is fine since one hit marks the whole line.
     pub fn prefilter(&self, buf: &[u8]) -> Vec<Hit> {
+        self.prefilter_escapes(buf).0
+    }
+
+    /// [`Classifier::prefilter`], and whether `buf` holds a terminal escape sequence
+    /// (`ESC [`, colours): one search finds both.
+    pub fn prefilter_escapes(&self, buf: &[u8]) -> (Vec<Hit>, bool) {
         let mut hits = Vec::new();
+        let mut escapes = false;
         self.prefilter.for_each(buf, |at, pid| {
+            if pid >= self.escape_id {
+                escapes = true;
+                return;
+            }
             let traceback = pid == self.traceback_id;
             hits.push(Hit {
                 offset: at,
@@ -246,7 +272,7 @@ impl Classifier {
                 });
             }
         });
-        hits
+        (hits, escapes)
     }
 
     /// Whether an anchor literal that overlaps the traceback literal found at `at` is there.

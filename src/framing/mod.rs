@@ -7,12 +7,14 @@
 //! lines interleave. [`frame_chunk`] and [`Stitcher`] make the framing of a chunked input equal
 //! to the framing of the whole input; see `framer.rs` for how.
 
+mod escape;
 mod framer;
 mod json;
 mod layout;
 mod line;
 pub mod time;
 
+pub use escape::{printable, strip_escapes};
 pub(crate) use framer::pairs;
 pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
 pub use json::{expand_json, expand_json_with, JsonRecord};

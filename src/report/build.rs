@@ -100,6 +100,13 @@ pub(crate) fn build(
             opts.bucket_ns / 1_000_000_000
         ));
     }
+    if opts.redact {
+        let r = crate::redact::Redactor::builtin();
+        for e in &mut trends.endpoints {
+            r.apply(&mut e.endpoint);
+        }
+        report.redact(r);
+    }
     // The frame writers need the timeline and endpoints again; the rest moves.
     report.by_source = std::mem::take(&mut trends.by_source);
     report.incidents = std::mem::take(&mut trends.incidents);
@@ -144,6 +151,9 @@ pub(crate) fn live(s: &Summary, catalog: &Catalog, opts: &TrendOptions) -> Repor
         bucket_seconds: (opts.bucket_ns / 1_000_000_000).max(0) as u64,
     };
     report.endpoints = sk.endpoint_reports();
+    if opts.redact {
+        report.redact(crate::redact::Redactor::builtin());
+    }
     report
 }
 

@@ -10,18 +10,54 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// Text from the log as Markdown shows it verbatim: the characters Markdown would read as
+/// markup (`<str>` as an HTML tag, `*` as emphasis, `[x](y)` as a link) backslash-escaped.
+/// Pipes are escaped by [`cell`] in tables (and mean nothing elsewhere).
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for ch in s.chars() {
+        match ch {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '&' | '~' | '#' | '!' => {
+                out.push('\\');
+                out.push(ch);
+            }
+            '\n' | '\r' => out.push(' '),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+/// `s` as a code span: fenced by more backticks than it holds in a row (a backtick in a name
+/// does not end the span), spaced when it starts or ends with one.
+pub(crate) fn code(s: &str) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    let (mut run, mut longest) = (0, 0);
+    for ch in s.chars() {
+        run = if ch == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
+
 /// A cell as Markdown shows it: names in backticks, latencies with their unit, paths whole.
 fn text(c: &Cell) -> String {
     match c {
-        Cell::Text(s) | Cell::Message(s) => s.clone(),
-        Cell::Code(s) => format!("`{s}`"),
+        Cell::Text(s) | Cell::Message(s) => escape(s),
+        Cell::Code(s) => code(s),
         Cell::Count(n) => n.to_string(),
         Cell::Time(v) => t(v),
         Cell::Ms(v) => ms(*v),
         Cell::Rate(v) => sections::percent(*v),
         Cell::Ratio(v) => sections::times(*v),
         Cell::Location(l) => l.as_ref().map_or("-".to_string(), |l| {
-            format!("`{}:{}` in `{}`", l.file, l.line, l.function)
+            format!(
+                "{} in {}",
+                code(&format!("{}:{}", l.file, l.line)),
+                code(&l.function)
+            )
         }),
     }
 }
@@ -175,7 +211,7 @@ fn summary(o: &mut String, r: &Report) {
         }
     }
     for n in &r.notes {
-        let _ = writeln!(o, "- **Note:** {n}.");
+        let _ = writeln!(o, "- **Note:** {}.", escape(n));
     }
     o.push('\n');
 }
@@ -280,7 +316,7 @@ fn signature(o: &mut String, n: usize, s: &SignatureReport) {
         let ty: Vec<String> = s
             .exception_types
             .iter()
-            .map(|e| format!("`{}` ({})", e.r#type, e.count))
+            .map(|e| format!("{} ({})", code(&e.r#type), e.count))
             .collect();
         let _ = writeln!(o, "Exceptions: {}.\n", ty.join(", "));
     }

@@ -278,6 +278,35 @@ pub fn catalog_json(sigs: &[&crate::classify::Signature]) -> Vec<u8> {
     v
 }
 
+impl Report {
+    /// Replaces the secrets in every string taken from the log (see [`crate::redact`]).
+    pub fn redact(&mut self, r: &crate::redact::Redactor) {
+        for s in &mut self.signatures {
+            s.exception_types.iter_mut().for_each(|c| r.apply(&mut c.r#type));
+            s.variants.iter_mut().for_each(|v| r.apply(&mut v.value));
+            for l in &mut s.locations {
+                r.apply(&mut l.file);
+                r.apply(&mut l.function);
+            }
+        }
+        for e in &mut self.exceptions {
+            r.apply(&mut e.r#type);
+            r.apply(&mut e.message);
+            if let Some(l) = &mut e.location {
+                r.apply(&mut l.file);
+                r.apply(&mut l.function);
+            }
+        }
+        for e in &mut self.errors {
+            r.apply(&mut e.path);
+            r.apply(&mut e.message);
+        }
+        self.endpoints.iter_mut().for_each(|e| r.apply(&mut e.endpoint));
+        self.by_source.iter_mut().for_each(|s| r.apply(&mut s.source));
+        self.notes.iter_mut().for_each(|n| r.apply(n));
+    }
+}
+
 /// Renders a report.
 pub fn render(report: &Report, format: Format) -> Vec<u8> {
     match format {

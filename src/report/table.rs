@@ -34,9 +34,10 @@ pub(crate) fn time(t: &Option<String>) -> String {
 /// paths shortened, messages cut at 60 characters; times without their date when `day_only`
 /// says every time of the report is on one day (the summary line gives it).
 fn text(c: &Cell, day_only: bool) -> String {
+    let shown = |s: &str| crate::framing::printable(s).into_owned();
     match c {
-        Cell::Text(s) | Cell::Code(s) => s.clone(),
-        Cell::Message(s) => s.chars().take(60).collect(),
+        Cell::Text(s) | Cell::Code(s) => shown(s),
+        Cell::Message(s) => shown(s).chars().take(60).collect(),
         Cell::Count(n) => n.to_string(),
         Cell::Time(t) if day_only => t.as_deref().map_or_else(
             || "-".to_string(),
@@ -49,7 +50,7 @@ fn text(c: &Cell, day_only: bool) -> String {
         Cell::Ratio(v) => sections::times(*v),
         Cell::Location(l) => l.as_ref().map_or_else(
             || "-".to_string(),
-            |l| format!("{}:{} in {}", short_path(&l.file), l.line, l.function),
+            |l| shown(&format!("{}:{} in {}", short_path(&l.file), l.line, l.function)),
         ),
     }
 }
@@ -377,7 +378,7 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
         ));
     }
     for n in &r.notes {
-        let text = wrap(&format!("note: {n}"), style.width);
+        let text = wrap(&format!("note: {}", crate::framing::printable(n)), style.width);
         let text = text.strip_prefix("note:").unwrap_or(&text);
         out.push_str(&format!("\n{}{text}\n", paint("note:", "33", style.color)));
     }
