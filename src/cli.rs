@@ -636,7 +636,7 @@ impl RunArgs {
             c.scan.limits.max_line_len = m;
         }
         c.trends.bucket_ns = self.bucket;
-        c.trends.redact = !self.no_redact;
+        c.set_redact(!self.no_redact);
         if self.tz.is_some() {
             c.scan.limits.zone = Some(self.zone()?);
         }

@@ -70,6 +70,13 @@ impl Config {
         self.requests = None;
     }
 
+    /// Turns the redaction of secrets on (the default) or off, in every output (see
+    /// [`crate::redact`]).
+    pub fn set_redact(&mut self, on: bool) {
+        self.trends.redact = on;
+        self.classifier.redact = on;
+    }
+
     /// Reads `key` as a latency in `unit` in logfmt and JSON request lines (`@last` reads
     /// the last number of an access line).
     pub fn add_latency_field(&mut self, key: &str, unit: Unit) {

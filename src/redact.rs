@@ -29,7 +29,12 @@ struct Rule {
 pub struct Redactor {
     rules: Vec<Rule>,
     any: RegexSet,
+    cut: Regex,
 }
+
+/// The start of a secret at the end of a string cut short (`... ghp_ab…`: an exception
+/// message is cut at 200 characters, maybe inside a secret the rules no longer recognize).
+const CUT: &str = r#"(?i)(?:\beyJ[A-Za-z0-9_.-]*|\bsk-[A-Za-z0-9_-]*|\bgh[pousr]_[A-Za-z0-9_]*|\bgithub_pat_[A-Za-z0-9_]*|\b(?:AKIA|ASIA)[0-9A-Z]*|\bxox[abposr]-[A-Za-z0-9-]*|\bbearer\s+[^\s\[]*|://[^\s:/@]+:[^\s@/]*|[a-z0-9_.-]*(?:[_.-](?:key|secret|token)|apikey|secret|token|password|passwd|pwd)["']?\s*[:=]\s*["']?[^\s"'\[]*)…$"#;
 
 /// The shapes, most specific first: a JWT inside `Authorization: Bearer eyJ...` is a JWT.
 const RULES: &[(&str, &str, usize)] = &[
@@ -41,7 +46,11 @@ const RULES: &[(&str, &str, usize)] = &[
     ("bearer", r"(?i)\bbearer\s+([A-Za-z0-9._~+/-]{8,}=*)", 1),
     ("api_key", r"\bsk-(?:[A-Za-z0-9]+-)*[A-Za-z0-9_]{20,}", 0),
     ("aws_key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", 0),
-    ("github_token", r"\b(?:gh[pousr]|github_pat)_[A-Za-z0-9_]{30,}", 0),
+    (
+        "github_token",
+        r"\b(?:gh[pousr]|github_pat)_[A-Za-z0-9_]{30,}",
+        0,
+    ),
     ("slack_token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}", 0),
     (
         "password",
@@ -57,7 +66,7 @@ const RULES: &[(&str, &str, usize)] = &[
     // `password=hunter2`, `AGENTOPS_API_KEY=abc`, `token: abc`: up to a space or separator.
     (
         "secret",
-        r#"(?i)\b[a-z0-9_.-]*(?:[_.-](?:key|secret|token)|apikey|secret|token|password|passwd|pwd)\s*[:=]\s*([^\s"',;&)}\]\[]+)"#,
+        r#"(?i)\b[a-z0-9_.-]*(?:[_.-](?:key|secret|token)|apikey|secret|token|password|passwd|pwd)\s*[:=]\s*([^\s"',;&)}\]\[…]+)"#,
         1,
     ),
 ];
@@ -76,13 +85,15 @@ impl Redactor {
                 })
                 .collect();
             let any = RegexSet::new(RULES.iter().map(|r| r.1)).expect("built-in patterns");
-            Redactor { rules, any }
+            let cut = Regex::new(CUT).expect("the built-in cut pattern");
+            Redactor { rules, any, cut }
         })
     }
 
     /// `s` with every secret replaced by `[REDACTED:KIND]`.
     pub fn redact<'a>(&self, s: &'a str) -> Cow<'a, str> {
-        if !self.any.is_match(s) {
+        let cut = s.ends_with('…') && self.cut.is_match(s);
+        if !cut && !self.any.is_match(s) {
             return Cow::Borrowed(s);
         }
         let mut out = s.to_string();
@@ -108,6 +119,9 @@ impl Redactor {
                 })
                 .into_owned();
         }
+        if out.ends_with('…') {
+            out = self.cut.replace(&out, "[REDACTED:cut]…").into_owned();
+        }
         Cow::Owned(out)
     }
 
@@ -131,17 +145,26 @@ mod tests {
     fn each_kind_is_replaced_by_its_marker() {
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlX2hlcmU";
         let cases = [
-            (format!("auth failed for {jwt} at gate"), "auth failed for [REDACTED:jwt] at gate"),
+            (
+                format!("auth failed for {jwt} at gate"),
+                "auth failed for [REDACTED:jwt] at gate",
+            ),
             (
                 "Authorization: Bearer abcDEF123456ghiJKL".into(),
                 "Authorization: Bearer [REDACTED:bearer]",
             ),
-            (format!("Authorization: Bearer {jwt}"), "Authorization: Bearer [REDACTED:jwt]"),
+            (
+                format!("Authorization: Bearer {jwt}"),
+                "Authorization: Bearer [REDACTED:jwt]",
+            ),
             (
                 "openai key sk-proj-Ab12Cd34Ef56Gh78Ij90Kl12 rejected".into(),
                 "openai key [REDACTED:api_key] rejected",
             ),
-            ("id AKIAIOSFODNN7EXAMPLE used".into(), "id [REDACTED:aws_key] used"),
+            (
+                "id AKIAIOSFODNN7EXAMPLE used".into(),
+                "id [REDACTED:aws_key] used",
+            ),
             (
                 "push with ghp_abcdefghijklmnopqrstuvwxyz0123456789 failed".into(),
                 "push with [REDACTED:github_token] failed",
@@ -166,8 +189,14 @@ mod tests {
                 r#"{"user":"bob","api_token": "tok en 42","n":1}"#.into(),
                 r#"{"user":"bob","api_token": "[REDACTED:secret]","n":1}"#,
             ),
-            ("DB_PASSWORD: s3cr3t".into(), "DB_PASSWORD: [REDACTED:secret]"),
-            ("client_secret='abc def'".into(), "client_secret='[REDACTED:secret]'"),
+            (
+                "DB_PASSWORD: s3cr3t".into(),
+                "DB_PASSWORD: [REDACTED:secret]",
+            ),
+            (
+                "client_secret='abc def'".into(),
+                "client_secret='[REDACTED:secret]'",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(r(&input), want, "{input}");
@@ -191,6 +220,19 @@ mod tests {
         ] {
             assert_eq!(r(s), s);
         }
+    }
+
+    #[test]
+    fn a_secret_cut_short_is_redacted_too() {
+        assert_eq!(r("refused key ghp_ab…"), "refused key [REDACTED:cut]…");
+        assert_eq!(
+            r("login password=hun…"),
+            "login password=[REDACTED:secret]…"
+        );
+        assert_eq!(r("jwt eyJhbGciOiJIUzI1NiJ9.eyJz…"), "jwt [REDACTED:cut]…");
+        // A cut word that is no secret's start stays.
+        assert_eq!(r("the user asked for more…"), "the user asked for more…");
+        assert_eq!(r("a risk-…"), "a risk-…");
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod layouts;
 mod readme;
 mod state;
 mod trends;
+mod untrusted;
 mod workflows;

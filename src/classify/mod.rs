@@ -69,6 +69,9 @@ pub struct Classification {
 #[derive(Debug, Clone)]
 pub struct Classifier {
     catalog: Catalog,
+    /// Redact secrets in exception messages before they are normalized (a secret is cut
+    /// up by the masks otherwise: `xoxb-123-abc` would become `xoxb<num>-abc`).
+    pub(crate) redact: bool,
     /// Every signature's pattern, in catalog order: one pass finds which match a text.
     /// Compiled on the first record that needs it, by the worker that meets it (compiling it
     /// before the scan was 7-10 ms of start-up on one core while the other waited; each
@@ -192,6 +195,7 @@ impl Classifier {
         let prefilter = Literals::new(&minimal).expect("anchors are validated literals");
         Classifier {
             catalog,
+            redact: true,
             set: OnceLock::new(),
             prefilter,
             prefilter_lits,
@@ -339,7 +343,10 @@ impl Classifier {
         let msg = sh
             .exception_message
             .as_deref()
-            .map(normalize_message)
+            .map(|m| match self.redact {
+                true => normalize_message(&crate::redact::Redactor::builtin().redact(m)),
+                false => normalize_message(m),
+            })
             .unwrap_or_default();
         Some(Classification {
             signature: None,

@@ -282,7 +282,9 @@ impl Report {
     /// Replaces the secrets in every string taken from the log (see [`crate::redact`]).
     pub fn redact(&mut self, r: &crate::redact::Redactor) {
         for s in &mut self.signatures {
-            s.exception_types.iter_mut().for_each(|c| r.apply(&mut c.r#type));
+            s.exception_types
+                .iter_mut()
+                .for_each(|c| r.apply(&mut c.r#type));
             s.variants.iter_mut().for_each(|v| r.apply(&mut v.value));
             for l in &mut s.locations {
                 r.apply(&mut l.file);
@@ -301,8 +303,12 @@ impl Report {
             r.apply(&mut e.path);
             r.apply(&mut e.message);
         }
-        self.endpoints.iter_mut().for_each(|e| r.apply(&mut e.endpoint));
-        self.by_source.iter_mut().for_each(|s| r.apply(&mut s.source));
+        self.endpoints
+            .iter_mut()
+            .for_each(|e| r.apply(&mut e.endpoint));
+        self.by_source
+            .iter_mut()
+            .for_each(|s| r.apply(&mut s.source));
         self.notes.iter_mut().for_each(|n| r.apply(n));
     }
 }

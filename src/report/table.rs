@@ -50,7 +50,14 @@ fn text(c: &Cell, day_only: bool) -> String {
         Cell::Ratio(v) => sections::times(*v),
         Cell::Location(l) => l.as_ref().map_or_else(
             || "-".to_string(),
-            |l| shown(&format!("{}:{} in {}", short_path(&l.file), l.line, l.function)),
+            |l| {
+                shown(&format!(
+                    "{}:{} in {}",
+                    short_path(&l.file),
+                    l.line,
+                    l.function
+                ))
+            },
         ),
     }
 }
@@ -378,7 +385,10 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
         ));
     }
     for n in &r.notes {
-        let text = wrap(&format!("note: {}", crate::framing::printable(n)), style.width);
+        let text = wrap(
+            &format!("note: {}", crate::framing::printable(n)),
+            style.width,
+        );
         let text = text.strip_prefix("note:").unwrap_or(&text);
         out.push_str(&format!("\n{}{text}\n", paint("note:", "33", style.color)));
     }
