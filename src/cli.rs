@@ -338,6 +338,8 @@ pub enum OutFormat {
     Json,
     /// A post-incident report in Markdown.
     Markdown,
+    /// A self-contained HTML report with charts (analyze).
+    Html,
     /// The frames as CSV files in `--output DIR`.
     Csv,
     /// The frames as Parquet files in `--output DIR`.
@@ -351,6 +353,7 @@ impl OutFormat {
             OutFormat::Table => "table",
             OutFormat::Json => "json",
             OutFormat::Markdown => "markdown",
+            OutFormat::Html => "html",
             OutFormat::Csv => "csv",
             OutFormat::Parquet => "parquet",
         }
@@ -364,7 +367,7 @@ impl OutFormat {
             OutFormat::Table => Format::Table,
             OutFormat::Json => Format::Json,
             OutFormat::Markdown => Format::Markdown,
-            OutFormat::Csv | OutFormat::Parquet => {
+            OutFormat::Html | OutFormat::Csv | OutFormat::Parquet => {
                 anyhow::bail!("{command} writes --format table, json or markdown")
             }
         })
@@ -582,8 +585,10 @@ impl AnalyzeArgs {
         if matches!(self.format, OutFormat::Csv | OutFormat::Parquet) && self.output.is_none() {
             anyhow::bail!("--format csv and parquet write one file per frame: give --output DIR");
         }
-        if let (OutFormat::Table | OutFormat::Json | OutFormat::Markdown, Some(p)) =
-            (self.format, &self.output)
+        if let (
+            OutFormat::Table | OutFormat::Json | OutFormat::Markdown | OutFormat::Html,
+            Some(p),
+        ) = (self.format, &self.output)
         {
             if p.is_dir() {
                 anyhow::bail!(

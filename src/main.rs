@@ -110,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 }
                 OutFormat::Json => write_out(out, &render(report, Format::Json))?,
                 OutFormat::Markdown => write_out(out, &render(report, Format::Markdown))?,
+                OutFormat::Html => write_out(out, &render(report, Format::Html))?,
                 OutFormat::Csv | OutFormat::Parquet => {
                     let dir = out.expect("checked by config()");
                     let fmt = if args.format == OutFormat::Csv {
@@ -168,7 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 OutFormat::Markdown => faultline::report::catalog_markdown(list).into_bytes(),
                 OutFormat::Table if picked.is_empty() => render_catalog(list).into_bytes(),
                 OutFormat::Table => faultline::report::render_signatures(list).into_bytes(),
-                OutFormat::Csv | OutFormat::Parquet => {
+                OutFormat::Html | OutFormat::Csv | OutFormat::Parquet => {
                     anyhow::bail!("signatures writes --format table, json or markdown")
                 }
             };

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, topical modules.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod common;
 mod corpus;

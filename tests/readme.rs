@@ -112,6 +112,10 @@ fn expected(cmd: &str) -> Option<(i32, Check)> {
                     .starts_with("# Post-incident report")
             },
         ),
+        ("faultline analyze -f html -o report.html", 0, |_, _, d| {
+            let page = std::fs::read_to_string(d.join("report.html")).unwrap();
+            page.starts_with("<!doctype html>") && page.matches("<svg").count() == 3
+        }),
         ("faultline analyze -f parquet -o frames/", 0, |_, _, d| {
             d.join("frames/events.parquet").is_file()
         }),

@@ -211,7 +211,7 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
 pub fn render_compare(c: &Comparison, format: Format) -> Vec<u8> {
     match format {
         Format::Table => render_compare_table(c).into_bytes(),
-        Format::Markdown => render_compare_markdown(c).into_bytes(),
+        Format::Markdown | Format::Html => render_compare_markdown(c).into_bytes(),
         Format::Json => {
             let mut v = serde_json::to_vec_pretty(c).expect("comparison serializes");
             v.push(b'\n');

@@ -3,6 +3,8 @@
 //! Renderers never see framing or aggregation types: they get a [`Report`] and return bytes.
 
 mod build;
+mod charts;
+mod html;
 pub(crate) mod markdown;
 pub mod sections;
 pub(crate) mod table;
@@ -11,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub(crate) use build::{build, live};
+pub use charts::{charts, Charts};
+pub use html::render_html;
 pub use markdown::{catalog_markdown, render_markdown};
 pub use table::{render_catalog, render_signatures, render_table, render_table_styled, TableStyle};
 
@@ -254,6 +258,8 @@ pub enum Format {
     Json,
     /// A post-incident report in Markdown.
     Markdown,
+    /// A self-contained HTML page with charts.
+    Html,
 }
 
 /// The catalog as JSON: id, title, severity, anchors, pattern, remediation, references.
@@ -318,6 +324,7 @@ pub fn render(report: &Report, format: Format) -> Vec<u8> {
     match format {
         Format::Table => render_table(report).into_bytes(),
         Format::Markdown => render_markdown(report).into_bytes(),
+        Format::Html => render_html(report).into_bytes(),
         Format::Json => {
             let mut v = serde_json::to_vec_pretty(report).expect("report serializes");
             v.push(b'\n');
