@@ -81,7 +81,7 @@ fn outputs(log: &Path, dir: &Path, redact: bool) -> Vec<(String, String)> {
     let log = log.to_str().unwrap();
     let flag: &[&str] = if redact { &[] } else { &["--no-redact"] };
     let mut all = Vec::new();
-    for f in ["table", "json", "markdown"] {
+    for f in ["table", "json", "markdown", "html"] {
         let mut args = vec!["analyze", "-f", f, log];
         args.extend(flag);
         all.push((
@@ -157,7 +157,7 @@ fn every_secret_kind_is_redacted_in_every_output_and_shown_with_no_redact() {
             "{kind}: {json}"
         );
     }
-    for (what, text) in &redacted[..3] {
+    for (what, text) in &redacted[..4] {
         assert!(
             text.contains("AGENTOPS_API_KEY") || text.contains("AGENTOPS\\_API\\_KEY"),
             "{what}"
