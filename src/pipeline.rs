@@ -15,8 +15,8 @@ use crate::classify::RecordStep;
 use crate::config::Config;
 use crate::error::InputError;
 use crate::framing::{
-    detect, frame_chunk, strip_escapes, ChunkOutput, Hit, Limits, Record, Stitcher, Unwrapper,
-    YearHint,
+    detect, expand_json_with, frame_chunk, strip_escapes, ChunkOutput, Hit, Limits, Record,
+    Stitcher, Unwrapper, YearHint,
 };
 use crate::input::{self, split_lines, Mapped, Opened, Part, ReadAhead, Source};
 
@@ -39,7 +39,28 @@ fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep
     }
     if let Some((c, source)) = step.classify(r) {
         sum.add_event(r.time, &c, &source);
+        if let Some(i) = c.signature {
+            sum.offer_example(i, r.time, || example_lines(r, cfg));
+        }
     }
+}
+
+/// A record's lines as its example shows them: a JSON object as its message and traceback,
+/// as it was classified; text as logged.
+fn example_lines<'r>(r: &Record<'r>, cfg: &Config) -> Vec<std::borrow::Cow<'r, str>> {
+    let json = match r.json {
+        true => expand_json_with(r.lines[0].text, &cfg.classifier.catalog().json_trace_fields),
+        false => None,
+    };
+    let rest = match json {
+        Some(_) => &r.lines[1..],
+        None => r.lines,
+    };
+    let mut lines: Vec<std::borrow::Cow<'r, str>> = json
+        .map(|j| j.lines.into_iter().map(Into::into).collect())
+        .unwrap_or_default();
+    lines.extend(rest.iter().map(|l| String::from_utf8_lossy(l.text)));
+    lines
 }
 
 /// A chunk framed: what it counted, the records it left open, and whether its rows were

@@ -56,10 +56,11 @@ const RULES: &[(&str, &str, usize)] = &[
         r"(?i)\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@",
         1,
     ),
-    // `"api_token": "a b"` and `password='x y'`: the quoted value, whatever it holds.
+    // `"api_token": "a b"` and `password='x y'`: the quoted value, whatever it holds; also
+    // with its quotes escaped, as JSON logged inside a string is (`{\"api_token\": \"x\"}`).
     (
         "secret",
-        r#"(?i)\b[a-z0-9_.-]*(?:[_.-](?:key|secret|token)|apikey|secret|token|password|passwd|pwd)["']?\s*[:=]\s*["']([^"'\n]+)["']"#,
+        r#"(?i)\b[a-z0-9_.-]*(?:[_.-](?:key|secret|token)|apikey|secret|token|password|passwd|pwd)\\?["']?\s*[:=]\s*\\?["']([^"'\n\\]+)\\?["']"#,
         1,
     ),
     // `password=hunter2`, `AGENTOPS_API_KEY=abc`, `token: abc`: up to a space or separator.
@@ -185,6 +186,10 @@ mod tests {
             (
                 r#"{"user":"bob","api_token": "tok en 42","n":1}"#.into(),
                 r#"{"user":"bob","api_token": "[REDACTED:secret]","n":1}"#,
+            ),
+            (
+                r#"msg="body {\"api_token\": \"tok en 42\"}""#.into(),
+                r#"msg="body {\"api_token\": \"[REDACTED:secret]\"}""#,
             ),
             (
                 "DB_PASSWORD: s3cr3t".into(),

@@ -83,11 +83,20 @@ fn hostile_log() -> String {
                      Payload{k}Error: {p}\n"
                 ));
             }
+            // A signature's record carries them too: its example is shown on the page.
             s.push_str(&format!(
                 "2025-01-10 08:{m:02}:31,000 - uvicorn.error - ERROR - Exception in ASGI application\n\
-                 Traceback (most recent call last):\n  File \"/srv/app/api/status.py\", line 41, in get_status\n    if settings.AGENTOPS_API_KEY:\n\
-                 AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'\n"
+                 Traceback (most recent call last):\n"
             ));
+            for (k, p) in payloads.iter().enumerate() {
+                s.push_str(&format!(
+                    "  File \"/srv/app/api/step.py\", line {k}, in step\n    log({p:?})\n"
+                ));
+            }
+            s.push_str(
+                "  File \"/srv/app/api/status.py\", line 41, in get_status\n    if settings.AGENTOPS_API_KEY:\n\
+                 AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'\n",
+            );
         }
     }
     s
@@ -131,6 +140,10 @@ fn the_html_report_runs_no_script_from_the_log_draws_its_charts_and_shows_no_sec
         assert!(!html.contains(fetch), "{fetch}: the page fetches something");
     }
     assert_eq!(html.matches("<svg").count(), 3, "three charts");
+    assert!(
+        html.contains("<pre>2025-01-10 08:30:31,000 - uvicorn.error"),
+        "the signature's first record is shown"
+    );
     assert!(
         html.contains("Payload0Error"),
         "the payloads' groups are listed, as text"

@@ -55,10 +55,18 @@ fn secret_log() -> String {
              Secret{i}Error: {msg}\n"
         ));
     }
+    // The signature's record (its example in the reports) carries every secret, one a frame.
     s.push_str(
         "2025-01-10 08:40:01,000 - uvicorn.error - ERROR - Exception in ASGI application\n\
-         Traceback (most recent call last):\n  \
-         File \"/srv/app/api/status.py\", line 41, in get_status\n    if settings.AGENTOPS_API_KEY:\n\
+         Traceback (most recent call last):\n",
+    );
+    for (i, (msg, _)) in SECRETS.iter().enumerate() {
+        s.push_str(&format!(
+            "  File \"/srv/app/api/step.py\", line {i}, in step\n    log({msg:?})\n"
+        ));
+    }
+    s.push_str(
+        "  File \"/srv/app/api/status.py\", line 41, in get_status\n    if settings.AGENTOPS_API_KEY:\n\
          AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'\n\
          2025-01-10 08:40:02,000 - app.middleware.timing - INFO - request method=POST path=/hooks/xoxb-1234567890-abcdefghij status=500 duration_ms=12.0\n",
     );
@@ -163,9 +171,19 @@ fn every_secret_kind_is_redacted_in_every_output_and_shown_with_no_redact() {
             "{what}"
         );
     }
+    let report: serde_json::Value = serde_json::from_str(json).unwrap();
+    let example = report["signatures"][0]["example"].as_str().unwrap();
+    assert!(example.contains("[REDACTED:slack_token]"), "{example}");
+    assert!(example.contains("AGENTOPS_API_KEY"), "{example}");
     // --no-redact shows them, in the reports and the frames.
     let shown = outputs(&log, d.path(), false);
     let json = &shown[1].1;
+    let report: serde_json::Value = serde_json::from_str(json).unwrap();
+    let example = report["signatures"][0]["example"].as_str().unwrap();
+    for (_, secret) in SECRETS {
+        // The example is the record as logged: every secret verbatim.
+        assert!(example.contains(secret), "{secret} not in {example}");
+    }
     for (msg, secret) in SECRETS {
         // Unredacted, the message is normalized as ever: a quoted value is `<str>` and
         // `-1234567890` a number there.
@@ -202,6 +220,15 @@ fn markdown_cells_read_as_their_text_in_a_commonmark_renderer() {
              Markup{i}Error: {m}\n"
         ));
     }
+    // A signature's record whose code holds a fence, markup and a placeholder: its example
+    // is a code block.
+    text.push_str(
+        "2025-01-10 08:39:50,744 - uvicorn.error - ERROR - Exception in ASGI application\n\
+         Traceback (most recent call last):\n  \
+         File \"/srv/app/api/status.py\", line 41, in get_status\n    \
+         fence = \"```\\n<b>bold</b> | <str>\"; settings.AGENTOPS_API_KEY\n\
+         AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'\n",
+    );
     std::fs::write(&log, text).unwrap();
     let log = log.to_str().unwrap();
     let report: serde_json::Value =
@@ -211,12 +238,16 @@ fn markdown_cells_read_as_their_text_in_a_commonmark_renderer() {
     let mut cells: Vec<String> = Vec::new();
     let mut cell: Option<String> = None;
     let mut html = Vec::new();
+    let mut blocks: Vec<String> = Vec::new();
+    let mut block: Option<String> = None;
     for ev in Parser::new_ext(&md, Options::ENABLE_TABLES) {
         match ev {
             Event::Start(Tag::TableCell) => cell = Some(String::new()),
             Event::End(TagEnd::TableCell) => cells.extend(cell.take()),
+            Event::Start(Tag::CodeBlock(_)) => block = Some(String::new()),
+            Event::End(TagEnd::CodeBlock) => blocks.extend(block.take()),
             Event::Text(t) | Event::Code(t) => {
-                if let Some(c) = cell.as_mut() {
+                if let Some(c) = cell.as_mut().or(block.as_mut()) {
                     c.push_str(&t);
                 }
             }
@@ -225,6 +256,13 @@ fn markdown_cells_read_as_their_text_in_a_commonmark_renderer() {
         }
     }
     assert!(html.is_empty(), "log text read as HTML: {html:?}");
+    // The example shows verbatim, fence and all.
+    let example = report["signatures"][0]["example"].as_str().unwrap();
+    assert!(example.contains("```\\n<b>bold</b> | <str>"), "{example}");
+    assert!(
+        blocks.iter().any(|b| b.trim_end() == example),
+        "{example:?} not a code block: {blocks:#?}"
+    );
     // Every exception group's message and location shows whole in some cell.
     let groups = report["exceptions"].as_array().unwrap();
     assert_eq!(groups.len(), 3);

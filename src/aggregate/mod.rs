@@ -157,6 +157,72 @@ pub(crate) struct SigAgg {
     pub types: FxHashMap<String, u64>,
     pub variants: FxHashMap<String, u64>,
     pub locations: FxHashMap<Location, u64>,
+    pub example: Option<Example>,
+}
+
+/// Lines of a record an example keeps: its first [`EXAMPLE_HEAD`], a line saying how many
+/// were left out, and its last ones (where a traceback names the exception).
+pub const EXAMPLE_LINES: usize = 40;
+const EXAMPLE_HEAD: usize = 12;
+/// Characters of one line an example keeps.
+pub const EXAMPLE_LINE_CHARS: usize = 400;
+
+/// One record shown for its signature: the earliest one, and of records at the same time the
+/// least text, so the choice is the same however the input was cut (untimed records come
+/// after timed ones).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Example {
+    pub time: Option<Nanos>,
+    pub text: String,
+}
+
+impl Example {
+    /// Its rank without the text: lower is kept.
+    fn when(time: Option<Nanos>) -> (bool, Nanos) {
+        (time.is_none(), time.unwrap_or(0))
+    }
+
+    /// The record's lines as an example: printable text, long lines and long records cut.
+    fn of<L: AsRef<str>>(time: Option<Nanos>, lines: &[L]) -> Example {
+        let mut text = String::new();
+        let mut push = |l: &str| {
+            let l = crate::framing::printable(l);
+            match l.char_indices().nth(EXAMPLE_LINE_CHARS) {
+                Some((at, _)) => {
+                    text.push_str(&l[..at]);
+                    text.push('…');
+                }
+                None => text.push_str(&l),
+            }
+            text.push('\n');
+        };
+        if lines.len() <= EXAMPLE_LINES {
+            lines.iter().for_each(|l| push(l.as_ref()));
+        } else {
+            let tail = EXAMPLE_LINES - EXAMPLE_HEAD - 1;
+            lines[..EXAMPLE_HEAD].iter().for_each(|l| push(l.as_ref()));
+            let left = lines.len() - EXAMPLE_HEAD - tail;
+            push(&format!("… {left} lines left out …"));
+            lines[lines.len() - tail..]
+                .iter()
+                .for_each(|l| push(l.as_ref()));
+        }
+        text.pop();
+        Example { time, text }
+    }
+
+    fn better_than(&self, o: &Example) -> bool {
+        (Example::when(self.time), &self.text) < (Example::when(o.time), &o.text)
+    }
+
+    /// Keeps the better of `self` and `o`.
+    fn merge(slot: &mut Option<Example>, o: Option<Example>) {
+        if let Some(o) = o {
+            if slot.as_ref().is_none_or(|e| o.better_than(e)) {
+                *slot = Some(o);
+            }
+        }
+    }
 }
 
 fn merge_counts<K: std::hash::Hash + Eq + Clone>(a: &mut FxHashMap<K, u64>, b: &FxHashMap<K, u64>) {
@@ -270,6 +336,25 @@ impl Summary {
             class: Arc::clone(c),
             source: Arc::clone(source),
         });
+    }
+
+    /// Offers a record of signature `sig` (counted already) as its example; `lines` gives
+    /// its text only when it may be kept (a later record is turned down by its time).
+    pub fn offer_example<L: AsRef<str>>(
+        &mut self,
+        sig: usize,
+        time: Option<Nanos>,
+        lines: impl FnOnce() -> Vec<L>,
+    ) {
+        let Some(s) = self.sigs.get_mut(&sig) else {
+            return;
+        };
+        if let Some(e) = &s.example {
+            if Example::when(time) > Example::when(e.time) {
+                return;
+            }
+        }
+        Example::merge(&mut s.example, Some(Example::of(time, &lines())));
     }
 
     /// Counts one classified record.
@@ -402,6 +487,7 @@ impl Summary {
             merge_counts(&mut a.types, &s.types);
             merge_counts(&mut a.variants, &s.variants);
             merge_counts(&mut a.locations, &s.locations);
+            Example::merge(&mut a.example, s.example);
         }
         for (k, v) in o.exceptions {
             self.exceptions.entry(k).or_default().merge(&v);
@@ -653,6 +739,74 @@ fn incident_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn offered(offers: &[(Option<Nanos>, &[&str])]) -> Summary {
+        let mut s = Summary::new();
+        let c = Classification {
+            signature: Some(0),
+            variant: None,
+            exception_type: None,
+            message: None,
+            location: None,
+        };
+        for (t, lines) in offers {
+            s.add(*t, &c);
+            s.offer_example(0, *t, || lines.to_vec());
+        }
+        s
+    }
+
+    fn example(s: &Summary) -> Option<&str> {
+        s.sigs[&0].example.as_ref().map(|e| e.text.as_str())
+    }
+
+    #[test]
+    fn the_example_is_the_earliest_record_however_the_records_are_split() {
+        let offers: [(Option<Nanos>, &[&str]); 5] = [
+            (None, &["untimed"]),
+            (Some(30), &["c"]),
+            (Some(10), &["b", "traceback"]),
+            (Some(10), &["a", "traceback"]),
+            (Some(20), &["earlier text, later time"]),
+        ];
+        let whole = offered(&offers);
+        assert_eq!(example(&whole), Some("a\ntraceback"));
+        // Every split into two summaries, merged either way round, keeps the same one.
+        for cut in 0..=offers.len() {
+            for flip in [false, true] {
+                let (a, b) = (offered(&offers[..cut]), offered(&offers[cut..]));
+                let (mut x, y) = if flip { (b, a) } else { (a, b) };
+                x.merge(y);
+                assert_eq!(example(&x), Some("a\ntraceback"), "cut {cut}, flip {flip}");
+            }
+        }
+        // Without a timed record, the untimed one is kept.
+        assert_eq!(example(&offered(&offers[..1])), Some("untimed"));
+    }
+
+    #[test]
+    fn an_example_is_cut_to_its_first_and_last_lines_and_made_printable() {
+        let long: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+        let refs: Vec<&str> = long.iter().map(String::as_str).collect();
+        let s = offered(&[(Some(1), &refs)]);
+        let text = example(&s).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), EXAMPLE_LINES);
+        assert_eq!(lines[EXAMPLE_HEAD - 1], "line 11");
+        assert_eq!(lines[EXAMPLE_HEAD], "… 61 lines left out …");
+        assert_eq!(lines[EXAMPLE_HEAD + 1], "line 73");
+        assert_eq!(*lines.last().unwrap(), "line 99");
+        let wide = "é".repeat(EXAMPLE_LINE_CHARS + 5);
+        let s = offered(&[(Some(1), &[wide.as_str(), "\x1b[31mred\x1b[0m\x07"])]);
+        let text = example(&s).unwrap();
+        let (first, second) = text.split_once('\n').unwrap();
+        assert_eq!(first.chars().count(), EXAMPLE_LINE_CHARS + 1);
+        assert!(first.ends_with('…'));
+        assert_eq!(second, "red\u{fffd}");
+        // A short record is kept whole.
+        let s = offered(&[(Some(1), &["one", "two"])]);
+        assert_eq!(example(&s), Some("one\ntwo"));
+    }
 
     /// 60 000 requests 10 ms apart (ten one-minute buckets) in parts of 20 000: latencies
     /// with 2 decimals, or thirds.

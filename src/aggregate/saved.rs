@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{RequestSketches, Seen, SigAgg, Summary};
+use super::{Example, RequestSketches, Seen, SigAgg, Summary};
 use crate::classify::{Catalog, Classification, Location};
 use crate::framing::{FrameStats, Layout, Nanos, UnwrapStats};
 
@@ -20,6 +20,9 @@ struct SavedSig {
     types: Vec<(String, u64)>,
     variants: Vec<(String, u64)>,
     locations: Vec<(Location, u64)>,
+    /// Absent from state files of versions before examples.
+    #[serde(default)]
+    example: Option<Example>,
 }
 
 /// One distinct classification of the saved records.
@@ -88,6 +91,7 @@ impl SavedSummary {
                 types: sorted(s.types),
                 variants: sorted(s.variants),
                 locations: sorted(s.locations),
+                example: s.example,
             })
             .collect();
         signatures.sort_by(|a, b| a.id.cmp(&b.id));
@@ -177,6 +181,7 @@ impl SavedSummary {
                 types: s.types.into_iter().collect(),
                 variants: s.variants.into_iter().collect(),
                 locations: s.locations.into_iter().collect(),
+                example: s.example,
             };
             sum.sigs.insert(find(&s.id)?, agg);
         }

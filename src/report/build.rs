@@ -184,6 +184,7 @@ fn counts_report(s: Summary, catalog: &Catalog) -> Report {
                 }),
                 remediation: sig.remediation.clone(),
                 references: sig.references.clone(),
+                example: s.example.map(|e| e.text),
             }
         })
         .collect();

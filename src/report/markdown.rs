@@ -46,6 +46,14 @@ pub(crate) fn code(s: &str) -> String {
     format!("{fence}{pad}{s}{pad}{fence}")
 }
 
+/// `s` as a fenced code block: its lines shown verbatim, the fence longer than any run of
+/// backticks in them.
+pub(crate) fn code_block(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}text\n{}\n{fence}", s.trim_end_matches('\n'))
+}
+
 /// A cell as Markdown shows it: names in backticks, latencies with their unit, paths whole.
 fn text(c: &Cell) -> String {
     match c {
@@ -329,6 +337,9 @@ fn signature(o: &mut String, n: usize, s: &SignatureReport) {
     }
     if !s.locations.is_empty() {
         table(o, &sections::locations(s), 20);
+    }
+    if let Some(x) = &s.example {
+        let _ = writeln!(o, "The first record:\n\n{}\n", code_block(x));
     }
     let _ = writeln!(o, "**Fix.** {}\n", s.remediation.trim());
     for link in &s.references {

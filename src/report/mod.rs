@@ -146,6 +146,10 @@ pub struct SignatureReport {
     pub remediation: String,
     /// Further reading.
     pub references: Vec<String>,
+    /// One record of it as logged: the earliest (long records and lines cut, secrets
+    /// redacted).
+    #[serde(default)]
+    pub example: Option<String>,
 }
 
 #[cfg(test)]
@@ -164,6 +168,7 @@ impl SignatureReport {
             locations: vec![],
             remediation: String::new(),
             references: vec![],
+            example: None,
         }
     }
 }
@@ -295,6 +300,9 @@ impl Report {
             for l in &mut s.locations {
                 r.apply(&mut l.file);
                 r.apply(&mut l.function);
+            }
+            if let Some(x) = &mut s.example {
+                r.apply(x);
             }
         }
         for e in &mut self.exceptions {

@@ -528,6 +528,7 @@ mod tests {
                     count: 267,
                 }],
                 remediation: "r".into(),
+                example: None,
                 references: vec![],
             }],
             ..Report::default()

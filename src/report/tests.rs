@@ -98,6 +98,9 @@ fn report() -> Report {
                 }],
                 remediation: "Read optional settings with a default.\n".into(),
                 references: vec!["https://docs.pydantic.dev/latest/".into()],
+                example: Some(
+                    "2025-01-10 04:02:11,120 ERROR app: status failed\nTraceback (most recent call last):\n  File \"/app/observability.py\", line 58, in get_status\nAttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'".into(),
+                ),
             },
             SignatureReport {
                 id: "websocket-not-accepted".into(),
@@ -111,6 +114,7 @@ fn report() -> Report {
                 locations: vec![],
                 remediation: "Compare the state with WebSocketState.CONNECTED.".into(),
                 references: vec![],
+                example: None,
             },
         ],
         exceptions: vec![
