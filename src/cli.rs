@@ -120,6 +120,10 @@ pub struct AnalyzeArgs {
     /// `parquet` (one file per frame).
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Also write the charts as SVG files into DIR (`signatures.svg`, `requests.svg`,
+    /// `latency.svg`); a Markdown report shows them in its timeline.
+    #[arg(long, value_name = "DIR")]
+    pub charts: Option<PathBuf>,
     /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m ago).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,

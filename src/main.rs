@@ -103,13 +103,20 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             let report = &outcome.report;
             let out = args.output.as_deref();
+            let charts = match &args.charts {
+                Some(dir) => chart_links(report, dir, out)?,
+                None => Vec::new(),
+            };
             match args.format {
                 OutFormat::Table => {
                     let style = color.style(out.is_some());
                     write_out(out, render_table_styled(report, &style).as_bytes())?
                 }
                 OutFormat::Json => write_out(out, &render(report, Format::Json))?,
-                OutFormat::Markdown => write_out(out, &render(report, Format::Markdown))?,
+                OutFormat::Markdown => write_out(
+                    out,
+                    faultline::report::render_markdown_with_charts(report, &charts).as_bytes(),
+                )?,
                 OutFormat::Html => write_out(out, &render(report, Format::Html))?,
                 OutFormat::Csv | OutFormat::Parquet => {
                     let dir = out.expect("checked by config()");
@@ -366,6 +373,33 @@ fn message(e: &anyhow::Error) -> String {
 }
 
 /// Writes `bytes` to the file at `path`, or to stdout without one.
+/// Writes the report's charts into `dir`, and returns their captions and links as seen from
+/// the report's file `out` (from the working directory when it goes to stdout).
+fn chart_links(
+    report: &faultline::report::Report,
+    dir: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let written = faultline::report::write_charts(report, dir)
+        .map_err(|e| anyhow::anyhow!("{}: cannot write the charts: {e}", dir.display()))?;
+    for p in &written {
+        eprintln!("faultline: wrote {}", p.display());
+    }
+    let base = out
+        .and_then(|o| std::path::absolute(o).ok())
+        .and_then(|o| o.parent().map(ToOwned::to_owned));
+    Ok(faultline::report::chart_captions(&written)
+        .into_iter()
+        .map(|(caption, p)| {
+            let link = match (&base, std::path::absolute(p)) {
+                (Some(b), Ok(abs)) => pathdiff::diff_paths(abs, b).unwrap_or_else(|| p.to_owned()),
+                _ => p.to_owned(),
+            };
+            (caption.to_string(), link.to_string_lossy().into_owned())
+        })
+        .collect())
+}
+
 pub(crate) fn write_out(path: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
     match path {
         None => Ok(write_stdout(bytes)?),

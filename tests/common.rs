@@ -82,3 +82,33 @@ fn json_of(out: faultline::Outcome) -> Vec<u8> {
     assert!(out.errors.is_empty(), "{:?}", out.errors);
     render(&out.report, Format::Json)
 }
+
+/// An hour of a service's log (20 requests a minute from 08:00) with an incident from 08:30
+/// to 08:35: half the requests 5xx at 8 s, and two signatures' tracebacks each minute.
+pub fn incident_log() -> String {
+    let mut s = String::new();
+    for m in 0..60u32 {
+        let hot = (30..36).contains(&m);
+        for i in 0..20u32 {
+            let (status, ms) = match hot && i % 2 == 0 {
+                true => (500, 8000.0),
+                false => (200, 12.0 + i as f64),
+            };
+            s.push_str(&format!(
+                "2025-01-10 08:{m:02}:{:02},000 - app.middleware.timing - INFO - request method=GET path=/api/v1/health status={status} duration_ms={ms}\n",
+                i * 3
+            ));
+        }
+        if hot {
+            s.push_str(&format!(
+                "2025-01-10 08:{m:02}:31,000 - uvicorn.error - ERROR - Exception in ASGI application\n\
+                 Traceback (most recent call last):\n  File \"/srv/app/api/status.py\", line 41, in get_status\n    if settings.AGENTOPS_API_KEY:\n\
+                 AttributeError: 'Settings' object has no attribute 'AGENTOPS_API_KEY'\n\
+                 2025-01-10 08:{m:02}:32,000 - uvicorn.error - ERROR - Exception in ASGI application\n\
+                 Traceback (most recent call last):\n  File \"/srv/app/api/pam.py\", line 412, in websocket_endpoint\n    await websocket.send_json(message)\n\
+                 RuntimeError: WebSocket is not connected. Need to call \"accept\" first.\n"
+            ));
+        }
+    }
+    s
+}

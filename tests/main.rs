@@ -10,6 +10,7 @@ mod everyday;
 mod hostile;
 mod layouts;
 mod readme;
+mod sharing;
 mod state;
 mod trends;
 mod untrusted;

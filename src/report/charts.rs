@@ -34,12 +34,6 @@ pub struct Charts {
     pub latency: Option<String>,
 }
 
-/// The colour of the `i`-th signature of a report (the legend uses it too).
-pub fn colour(i: usize) -> String {
-    let RGBColor(r, g, b) = PALETTE[i % PALETTE.len()];
-    format!("#{r:02x}{g:02x}{b:02x}")
-}
-
 /// Seconds since the epoch of an RFC 3339 time.
 fn secs(t: &str) -> Option<i64> {
     t.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
@@ -117,6 +111,64 @@ macro_rules! draw {
     }};
 }
 
+/// Draws the series' labels in the chart's upper left corner, over a white box.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    c: &mut ChartContext<'a, DB, CT>,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(0xcc, 0xcc, 0xcc))
+        .label_font(("sans-serif", 13))
+        .draw()?;
+    Ok(())
+}
+
+/// The chart files [`write_charts`] writes, and what each shows.
+const FILES: [(&str, &str); 3] = [
+    (
+        "signatures.svg",
+        "Signature records over time, stacked by signature",
+    ),
+    ("requests.svg", "Requests and 5xx over time"),
+    ("latency.svg", "p50 and p99 latency over time, log scale"),
+];
+
+/// The caption of each chart file among `written` (the paths [`write_charts`] returned).
+pub fn chart_captions(written: &[std::path::PathBuf]) -> Vec<(&'static str, &std::path::Path)> {
+    written
+        .iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let (_, caption) = FILES.iter().find(|(f, _)| *f == name)?;
+            Some((*caption, p.as_path()))
+        })
+        .collect()
+}
+
+/// Writes the charts that have something to draw into `dir` (created if missing) as
+/// `signatures.svg`, `requests.svg` and `latency.svg`; returns their paths.
+pub fn write_charts(r: &Report, dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let c = charts(r);
+    let mut written = Vec::new();
+    for (name, svg) in [
+        (FILES[0].0, c.signatures),
+        (FILES[1].0, c.requests),
+        (FILES[2].0, c.latency),
+    ] {
+        if let Some(svg) = svg {
+            let p = dir.join(name);
+            std::fs::write(&p, svg)?;
+            written.push(p);
+        }
+    }
+    Ok(written)
+}
+
 /// The report's charts.
 pub fn charts(r: &Report) -> Charts {
     let Some(axis) = Axis::of(r) else {
@@ -149,8 +201,11 @@ pub fn charts(r: &Report) -> Charts {
                             .sum();
                         let n = b.signatures.get(*id).copied().unwrap_or(0);
                         (n > 0).then(|| Rectangle::new([(x, below), (x + w, below + n)], fill))
-                    }))?;
+                    }))?
+                    .label(*id)
+                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], fill));
                 }
+                legend(&mut c)?;
             })
         })
         .flatten();
@@ -168,14 +223,23 @@ pub fn charts(r: &Report) -> Charts {
                         .map(|(b, &x)| {
                             Rectangle::new([(x, 0), (x + w, b.errors_5xx)], PALETTE[0].filled())
                         }),
-                )?;
+                )?
+                .label("5xx")
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], PALETTE[0].filled())
+                });
                 c.draw_series(LineSeries::new(
                     r.timeline
                         .iter()
                         .zip(&axis.starts)
                         .map(|(b, &x)| (x + w / 2, b.requests)),
                     PALETTE[1].stroke_width(2),
-                ))?;
+                ))?
+                .label("requests")
+                .legend(|(x, y)| {
+                    PathElement::new([(x, y), (x + 14, y)], PALETTE[1].stroke_width(2))
+                });
+                legend(&mut c)?;
             })
         })
         .flatten();
@@ -202,8 +266,13 @@ pub fn charts(r: &Report) -> Charts {
                             let v = if pick == 0 { b.p50_ms } else { b.p99_ms };
                             v.filter(|v| *v > 0.0).map(|v| (x + w / 2, v))
                         });
-                        c.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
+                        c.draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                            .label(if pick == 0 { "p50" } else { "p99" })
+                            .legend(move |(x, y)| {
+                                PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2))
+                            });
                     }
+                    legend(&mut c)?;
                 }
             )
         })

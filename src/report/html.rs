@@ -5,7 +5,7 @@
 
 use minijinja::{context, Environment, Value};
 
-use super::charts::{charts, colour};
+use super::charts::charts;
 use super::sections::{latency, percent};
 use super::Report;
 
@@ -19,12 +19,6 @@ pub fn render_html(r: &Report) -> String {
         .expect("the built-in template parses");
     env.add_function("ms", |v: Option<f64>| latency(v));
     let c = charts(r);
-    let sigs: Vec<Value> = r
-        .signatures
-        .iter()
-        .enumerate()
-        .map(|(i, s)| context! { id => s.id, colour => colour(i) })
-        .collect();
     let range = match (&r.time_range.start, &r.time_range.end) {
         (Some(a), Some(b)) => format!("{a} to {b}"),
         _ => "no time range".to_string(),
@@ -48,7 +42,6 @@ pub fn render_html(r: &Report) -> String {
                 range,
                 bucket,
                 records,
-                sigs,
                 error_rate => r.requests.error_rate.map(|e| percent(Some(e))),
                 p50 => latency(r.requests.p50_ms),
                 p99 => latency(r.requests.p99_ms),

@@ -103,6 +103,13 @@ fn pct(n: u64, d: u64) -> String {
 
 /// Renders the report as Markdown.
 pub fn render_markdown(r: &Report) -> String {
+    render_markdown_with_charts(r, &[])
+}
+
+/// Renders the report as Markdown, its timeline showing the chart images at `charts`
+/// (`(caption, link)`, links as the reader of the file finds them: see
+/// [`crate::report::write_charts`]).
+pub fn render_markdown_with_charts(r: &Report, charts: &[(String, String)]) -> String {
     let mut o = String::new();
     let range = format!("{} to {} UTC", t(&r.time_range.start), t(&r.time_range.end));
     let _ = writeln!(
@@ -110,7 +117,7 @@ pub fn render_markdown(r: &Report) -> String {
         "# Post-incident report\n\nLogs from {range}, analysed by faultline.\n"
     );
     summary(&mut o, r);
-    timeline(&mut o, r);
+    timeline(&mut o, r, charts);
     let _ = writeln!(o, "## Failure signatures and fixes\n");
     for (n, s) in r.signatures.iter().enumerate() {
         signature(&mut o, n + 1, s);
@@ -229,8 +236,17 @@ fn summary(o: &mut String, r: &Report) {
 }
 
 /// The events in time order, then the timeline's buckets around the first incident.
-fn timeline(o: &mut String, r: &Report) {
+fn timeline(o: &mut String, r: &Report, charts: &[(String, String)]) {
     let _ = writeln!(o, "## Timeline\n");
+    for (caption, link) in charts {
+        // A link with spaces or parentheses stays one link inside `<...>`.
+        let _ = writeln!(
+            o,
+            "![{}](<{}>)\n",
+            escape(caption),
+            link.replace(['<', '>'], "")
+        );
+    }
     let mut events: Vec<(String, String)> = r
         .signatures
         .iter()

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub(crate) use build::{build, live};
-pub use charts::{charts, Charts};
+pub use charts::{chart_captions, charts, write_charts, Charts};
 pub use html::render_html;
-pub use markdown::{catalog_markdown, render_markdown};
+pub use markdown::{catalog_markdown, render_markdown, render_markdown_with_charts};
 pub use table::{render_catalog, render_signatures, render_table, render_table_styled, TableStyle};
 
 pub(crate) use crate::aggregate::round3;
