@@ -173,7 +173,7 @@ pub struct CompareArgs {
     /// this many times.
     #[arg(long, default_value_t = 2.0, value_parser = parse_factor)]
     pub regressed_factor: f64,
-    /// Output format: table, json or markdown.
+    /// Output format: table, json, markdown or html (a page with both sides' charts).
     #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
     /// Write the comparison to this file instead of stdout.
@@ -365,15 +365,21 @@ impl OutFormat {
 
     /// The report format of a command that writes one report (`compare`, `watch`): table,
     /// JSON or Markdown.
-    pub fn single_report(self, command: &str) -> anyhow::Result<faultline::report::Format> {
+    pub fn single_report(
+        self,
+        command: &str,
+        html: bool,
+    ) -> anyhow::Result<faultline::report::Format> {
         use faultline::report::Format;
         Ok(match self {
             OutFormat::Table => Format::Table,
             OutFormat::Json => Format::Json,
             OutFormat::Markdown => Format::Markdown,
-            OutFormat::Html | OutFormat::Csv | OutFormat::Parquet => {
-                anyhow::bail!("{command} writes --format table, json or markdown")
-            }
+            OutFormat::Html if html => Format::Html,
+            OutFormat::Html | OutFormat::Csv | OutFormat::Parquet => match html {
+                true => anyhow::bail!("{command} writes --format table, json, markdown or html"),
+                false => anyhow::bail!("{command} writes --format table, json or markdown"),
+            },
         })
     }
 }

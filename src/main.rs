@@ -187,7 +187,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 fn run_compare(args: cli::CompareArgs, color: cli::ColorChoice) -> anyhow::Result<Exit> {
-    let format = args.format.single_report("compare")?;
+    let format = args.format.single_report("compare", true)?;
     let config = args.run.config()?;
     let fail_on = cli::thresholds(&args.fail_on, &config, true)?;
     let plan = args.plan()?;
@@ -234,6 +234,10 @@ fn run_compare(args: cli::CompareArgs, color: cli::ColorChoice) -> anyhow::Resul
         Format::Table => {
             let style = color.style(args.output.is_some());
             faultline::compare::render_compare_table_styled(&c, &style).into_bytes()
+        }
+        Format::Html => {
+            faultline::compare::render_compare_html(&c, Some((&before.report, &after.report)))
+                .into_bytes()
         }
         _ => render_compare(&c, format),
     };

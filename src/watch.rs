@@ -23,7 +23,7 @@ type Message = (usize, std::io::Result<Vec<u8>>);
 const POLL: Duration = Duration::from_millis(200);
 
 pub fn run(args: WatchArgs, color: cli::ColorChoice) -> anyhow::Result<Exit> {
-    let format = args.format.single_report("watch")?;
+    let format = args.format.single_report("watch", false)?;
     let config = args.run.config()?;
     let fail_on = cli::thresholds(&args.fail_on, &config, false)?;
     let files: Vec<PathBuf> = args

@@ -213,4 +213,32 @@ fn the_html_report_runs_no_script_from_the_log_draws_its_charts_and_shows_no_sec
         colours.contains(&vec![0xff, 0xd6, 0xd6]),
         "no incident shade in the screenshot"
     );
+
+    // The before/after page of the same log: no script runs there either.
+    let cmp = d.path().join("compare.html");
+    let out = faultline()
+        .args([
+            "compare",
+            "--split",
+            "2025-01-10T08:33:00Z",
+            "-f",
+            "html",
+            "-o",
+        ])
+        .arg(&cmp)
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dom = String::from_utf8(headless(&bin, &cmp, &["--dump-dom"], &profile)).unwrap();
+    assert!(dom.contains("Before / after"), "the page loaded");
+    assert!(!dom.contains("data-pwned"), "a script from the log ran");
+    assert!(dom.contains("document.documentElement.dataset.pwned"));
+    for secret in ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2pw"] {
+        assert!(!dom.contains(secret), "{secret} in the page");
+    }
 }

@@ -121,3 +121,88 @@ fn a_log_without_a_timeline_gets_no_chart_and_an_unwritable_dir_is_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("taken: cannot write the charts"), "{err}");
 }
+
+/// The charts of a page, upper-cased.
+fn svgs(page: &str) -> String {
+    match (page.find("<svg"), page.rfind("</svg>")) {
+        (Some(a), Some(b)) => page[a..b].to_uppercase(),
+        _ => String::new(),
+    }
+}
+
+/// `compare -f html` of `args` (run in `dir`): the page.
+fn compare_page(dir: &Path, args: &[&str]) -> String {
+    let mut all = vec!["compare", "-f", "html", "-o", "cmp.html"];
+    all.extend(args);
+    let out = run_in(dir, &all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(dir.join("cmp.html")).unwrap()
+}
+
+#[test]
+fn compare_writes_a_before_after_page_with_both_sides_charts() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = incident_log();
+    // An exception from the log whose message is markup: text on the page, never markup.
+    log.push_str(
+        "2025-01-10 08:33:40,000 - uvicorn.error - ERROR - Exception in ASGI application\n\
+         Traceback (most recent call last):\n  File \"/srv/app/api/x.py\", line 3, in h\n    run()\n\
+         ValueError: bad <script>alert(1)</script> input\n",
+    );
+    std::fs::write(d.path().join("app.log"), &log).unwrap();
+    let page = compare_page(d.path(), &["app.log", "--split", "2025-01-10T08:40:00Z"]);
+    assert!(
+        page.contains("<title>Before / after: 3 resolved</title>"),
+        "{page}"
+    );
+    assert_eq!(page.matches("<svg").count(), 3, "three charts");
+    assert!(page.contains("Both sides on one time axis"));
+    // The after side is shaded, and so is the incident.
+    assert!(svgs(&page).contains("#E3F2E1"), "after side shaded");
+    assert!(svgs(&page).contains("#FFD6D6"), "incident shaded");
+    for id in ["missing-settings-attribute", "websocket-not-accepted"] {
+        assert!(page.contains(&format!("<code>{id}</code>")), "{id}");
+    }
+    assert_eq!(page.matches("badge resolved").count(), 3);
+    assert!(!page.contains("<script"), "markup from the log");
+    assert!(page.contains("&lt;script&gt;"), "shown as text");
+    // p99 fell from 8 s to 31 ms: the card says better.
+    assert!(
+        page.contains(r#"<div class="card good"><b>31.0 ms</b><span>p99 latency"#),
+        "{page}"
+    );
+
+    // Two logs two days apart: each side drawn from its own start.
+    std::fs::write(
+        d.path().join("later.log"),
+        log.replace("2025-01-10", "2025-01-12"),
+    )
+    .unwrap();
+    let page = compare_page(d.path(), &["--before", "app.log", "--after", "later.log"]);
+    assert!(page.contains("each is drawn from its own start"), "{page}");
+    assert_eq!(page.matches("<svg").count(), 3);
+    assert!(page.contains("+0 min"), "times from each side's start");
+    assert!(!svgs(&page).contains("#E3F2E1"), "nothing shaded");
+}
+
+#[test]
+fn a_comparison_renders_as_html_from_the_library_without_the_reports() {
+    use faultline::compare::{compare, render_compare, CompareOptions};
+    use faultline::report::Format;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("app.log");
+    std::fs::write(&p, incident_log()).unwrap();
+    let config = faultline::Config::new().unwrap();
+    let r = faultline::analyze(&[faultline::InputSpec::Path(p)], &config)
+        .unwrap()
+        .report;
+    let c = compare(&r, &r, Default::default(), &CompareOptions::default());
+    let page = String::from_utf8(render_compare(&c, Format::Html)).unwrap();
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(page.contains("badge persisting"));
+    assert!(!page.contains("<svg"), "no reports, no charts");
+}

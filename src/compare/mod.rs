@@ -15,7 +15,8 @@ use crate::framing::{format_rfc3339, Nanos};
 use crate::report::{round3, ExceptionGroup, Report};
 
 pub use render::{
-    render_compare, render_compare_markdown, render_compare_table, render_compare_table_styled,
+    render_compare, render_compare_html, render_compare_markdown, render_compare_table,
+    render_compare_table_styled,
 };
 
 /// The JSON schema name and version of a comparison.

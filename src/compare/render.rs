@@ -5,9 +5,9 @@ use std::fmt::Write;
 
 use super::{Comparison, Side};
 use crate::report::markdown;
-use crate::report::sections::{percent, Cell, Section};
+use crate::report::sections::{self, percent, Cell, Section};
 use crate::report::table;
-use crate::report::Format;
+use crate::report::{Format, Report};
 
 /// Totals side by side.
 fn overall(c: &Comparison) -> Section {
@@ -207,11 +207,98 @@ pub fn render_compare_markdown(c: &Comparison) -> String {
     out
 }
 
-/// Renders a comparison.
+/// A headline figure: after, before, the change, and whether after is better (`None`: no
+/// judgement, or no change).
+fn card(
+    name: &str,
+    before: String,
+    after: String,
+    change: Option<String>,
+    better: Option<bool>,
+) -> minijinja::Value {
+    minijinja::context! { name, before, after, change, better }
+}
+
+/// Whether `after` is lower than `before` (fewer errors, less latency): `None` when they are
+/// within 5% of each other, or unknown.
+fn lower(after: Option<f64>, before: Option<f64>) -> Option<bool> {
+    match (after, before) {
+        (Some(a), Some(b)) if a < b * 0.95 => Some(true),
+        (Some(a), Some(b)) if a > b * 1.05 => Some(false),
+        _ => None,
+    }
+}
+
+/// The comparison as one self-contained HTML page (see [`crate::report::render_html`]);
+/// with `sides`, the two reports compared, it has their charts over time too.
+pub fn render_compare_html(c: &Comparison, sides: Option<(&Report, &Report)>) -> String {
+    use crate::report::html::{chart_values, page};
+    use crate::report::sections::latency as ms;
+    let (b, a) = (&c.before, &c.after);
+    let count = |v: u64| v.to_string();
+    let cards = vec![
+        card(
+            "signature and exception records",
+            count(b.findings),
+            count(a.findings),
+            None,
+            lower(Some(a.findings as f64), Some(b.findings as f64)),
+        ),
+        card("requests", count(b.requests), count(a.requests), None, None),
+        card(
+            "5xx",
+            count(b.errors_5xx),
+            count(a.errors_5xx),
+            None,
+            lower(a.error_rate, b.error_rate),
+        ),
+        card(
+            "error rate",
+            percent(b.error_rate),
+            percent(a.error_rate),
+            None,
+            lower(a.error_rate, b.error_rate),
+        ),
+        card(
+            "p50 latency",
+            ms(b.p50_ms),
+            ms(a.p50_ms),
+            super::ratio(a.p50_ms, b.p50_ms).map(|r| sections::times(Some(r))),
+            lower(a.p50_ms, b.p50_ms),
+        ),
+        card(
+            "p99 latency",
+            ms(b.p99_ms),
+            ms(a.p99_ms),
+            c.p99_ratio.map(|r| sections::times(Some(r))),
+            lower(a.p99_ms, b.p99_ms),
+        ),
+    ];
+    let charts = sides
+        .map(|(before, after)| crate::report::compare_charts(before, after))
+        .unwrap_or_default();
+    page(
+        "compare.html",
+        minijinja::context! {
+            c => minijinja::Value::from_serialize(c),
+            verdict => verdict(c),
+            before_span => span(b),
+            after_span => span(a),
+            cards,
+            axis_note => charts.axis_note.clone(),
+            charts => chart_values(charts),
+            version => env!("CARGO_PKG_VERSION"),
+        },
+    )
+}
+
+/// Renders a comparison (HTML without the charts: [`render_compare_html`] draws them from
+/// the two reports).
 pub fn render_compare(c: &Comparison, format: Format) -> Vec<u8> {
     match format {
         Format::Table => render_compare_table(c).into_bytes(),
-        Format::Markdown | Format::Html => render_compare_markdown(c).into_bytes(),
+        Format::Markdown => render_compare_markdown(c).into_bytes(),
+        Format::Html => render_compare_html(c, None).into_bytes(),
         Format::Json => {
             let mut v = serde_json::to_vec_pretty(c).expect("comparison serializes");
             v.push(b'\n');

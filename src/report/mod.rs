@@ -4,7 +4,7 @@
 
 mod build;
 mod charts;
-mod html;
+pub(crate) mod html;
 pub(crate) mod markdown;
 pub mod sections;
 pub(crate) mod table;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub(crate) use build::{build, live};
-pub use charts::{chart_captions, charts, write_charts, Charts};
+pub use charts::{chart_captions, charts, compare_charts, write_charts, Charts};
 pub use html::render_html;
 pub use markdown::{catalog_markdown, render_markdown, render_markdown_with_charts};
 pub use table::{render_catalog, render_signatures, render_table, render_table_styled, TableStyle};
