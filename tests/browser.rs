@@ -102,16 +102,13 @@ fn hostile_log() -> String {
     s
 }
 
-#[test]
-fn the_html_report_runs_no_script_from_the_log_draws_its_charts_and_shows_no_secret() {
-    let d = tempfile::tempdir().unwrap();
-    let log = d.path().join("hostile.log");
-    std::fs::write(&log, hostile_log()).unwrap();
-    let page = d.path().join("report.html");
+/// Runs `faultline ARGS -f html -o PAGE LOG`.
+fn write_page(args: &[&str], log: &Path, page: &Path) {
     let out = faultline()
-        .args(["analyze", "-f", "html", "-o"])
-        .arg(&page)
-        .arg(&log)
+        .args(args)
+        .args(["-f", "html", "-o"])
+        .arg(page)
+        .arg(log)
         .output()
         .unwrap();
     assert!(
@@ -119,6 +116,15 @@ fn the_html_report_runs_no_script_from_the_log_draws_its_charts_and_shows_no_sec
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_html_report_runs_no_script_from_the_log_draws_its_charts_and_shows_no_secret() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("hostile.log");
+    std::fs::write(&log, hostile_log()).unwrap();
+    let page = d.path().join("report.html");
+    write_page(&["analyze"], &log, &page);
     let html = std::fs::read_to_string(&page).unwrap();
     // The file itself: no secret, no live payload, nothing to fetch.
     for secret in ["ghp_abcdefghijklmnopqrstuvwxyz0123456789", "hunter2pw"] {
@@ -216,24 +222,7 @@ fn the_html_report_runs_no_script_from_the_log_draws_its_charts_and_shows_no_sec
 
     // The before/after page of the same log: no script runs there either.
     let cmp = d.path().join("compare.html");
-    let out = faultline()
-        .args([
-            "compare",
-            "--split",
-            "2025-01-10T08:33:00Z",
-            "-f",
-            "html",
-            "-o",
-        ])
-        .arg(&cmp)
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    write_page(&["compare", "--split", "2025-01-10T08:33:00Z"], &log, &cmp);
     let dom = String::from_utf8(headless(&bin, &cmp, &["--dump-dom"], &profile)).unwrap();
     assert!(dom.contains("Before / after"), "the page loaded");
     assert!(!dom.contains("data-pwned"), "a script from the log ran");

@@ -198,6 +198,120 @@ pub fn write_charts(r: &Report, dir: &std::path::Path) -> std::io::Result<Vec<st
     Ok(written)
 }
 
+/// A report as drawn: its buckets, the offset its times are drawn at (a comparison's side
+/// drawn from its own start), its colours (5xx and p99; requests and p50) and its name in
+/// the legend (empty for a report alone).
+struct Drawn<'a> {
+    r: &'a Report,
+    b: Buckets,
+    offset: i64,
+    strong: RGBColor,
+    light: RGBColor,
+    name: &'static str,
+}
+
+type Bucket = crate::aggregate::TimelineBucket;
+/// A figure of a bucket, if it has one.
+type Figure<'f> = &'f dyn Fn(&Bucket) -> Option<f64>;
+
+impl Drawn<'_> {
+    /// Its points, `f` of each bucket at the bucket's middle.
+    fn points(&self, f: &dyn Fn(&Bucket) -> Option<f64>) -> Vec<(i64, f64)> {
+        self.r
+            .timeline
+            .iter()
+            .zip(&self.b.starts)
+            .filter_map(|(t, &x)| f(t).map(|v| (x - self.offset + self.b.width / 2, v)))
+            .collect()
+    }
+
+    /// A series' label: `what` and the side's name.
+    fn label(&self, what: &str) -> String {
+        format!("{what} {}", self.name).trim_end().to_string()
+    }
+}
+
+fn line_key(c: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new([(x, y), (x + 14, y)], c.stroke_width(2))
+}
+
+fn box_key(c: RGBColor) -> impl Fn((i32, i32)) -> Rectangle<(i32, i32)> {
+    move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled())
+}
+
+/// The largest value of `f` over the sides' buckets.
+fn top(sides: &[Drawn<'_>], f: &dyn Fn(&Bucket) -> Option<f64>) -> f64 {
+    sides
+        .iter()
+        .flat_map(|d| d.points(f))
+        .map(|(_, v)| v)
+        .fold(0.0, f64::max)
+}
+
+/// Requests per bucket as a line, their 5xx as bars, of each side.
+fn requests_chart(axis: &Axis, sides: &[Drawn<'_>]) -> Option<String> {
+    let count = |t: &Bucket| Some(t.requests as f64);
+    let most = top(sides, &count);
+    if most <= 0.0 {
+        return None;
+    }
+    let hi = most * 1.1 + 1.0;
+    draw!(axis, 0.0..hi, (0.0, hi), "requests / bucket", |c| {
+        for d in sides {
+            let w = d.b.width;
+            let bars =
+                d.r.timeline
+                    .iter()
+                    .zip(&d.b.starts)
+                    .filter(|(t, _)| t.errors_5xx > 0);
+            c.draw_series(bars.map(|(t, &x)| {
+                let x = x - d.offset;
+                Rectangle::new([(x, 0.0), (x + w, t.errors_5xx as f64)], d.strong.filled())
+            }))?
+            .label(d.label("5xx"))
+            .legend(box_key(d.strong));
+            c.draw_series(LineSeries::new(d.points(&count), d.light.stroke_width(2)))?
+                .label(d.label("requests"))
+                .legend(line_key(d.light));
+        }
+        legend(&mut c)?;
+    })
+}
+
+/// p50 and p99 latency per bucket of each side, on a log scale (12 ms and 9 s on one chart).
+fn latency_chart(axis: &Axis, sides: &[Drawn<'_>]) -> Option<String> {
+    let p50 = |t: &Bucket| t.p50_ms.filter(|v| *v > 0.0);
+    let p99 = |t: &Bucket| t.p99_ms.filter(|v| *v > 0.0);
+    let values: Vec<f64> = sides
+        .iter()
+        .flat_map(|d| d.points(&p50).into_iter().chain(d.points(&p99)))
+        .map(|(_, v)| v)
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min) / 1.5;
+    let hi = values.iter().copied().fold(0.0, f64::max) * 1.5;
+    draw!(
+        axis,
+        (lo..hi).log_scale(),
+        (lo, hi),
+        "latency, ms (log)",
+        |c| {
+            for d in sides {
+                let series: [(&str, Figure, RGBColor); 2] =
+                    [("p50", &p50, d.light), ("p99", &p99, d.strong)];
+                for (q, f, colour) in series {
+                    c.draw_series(LineSeries::new(d.points(f), colour.stroke_width(2)))?
+                        .label(d.label(q))
+                        .legend(line_key(colour));
+                }
+            }
+            legend(&mut c)?;
+        }
+    )
+}
+
 /// The report's charts.
 pub fn charts(r: &Report) -> Charts {
     let Some(buckets) = Buckets::of(r) else {
@@ -207,33 +321,27 @@ pub fn charts(r: &Report) -> Charts {
     let w = buckets.width;
     // Signatures: one stacked bar a bucket, a layer a signature (the report's order).
     let ids: Vec<&str> = r.signatures.iter().map(|s| s.id.as_str()).collect();
-    let totals: Vec<u64> = r
+    let n = |b: &Bucket, id: &str| b.signatures.get(id).copied().unwrap_or(0);
+    let top_records = r
         .timeline
         .iter()
-        .map(|b| {
-            ids.iter()
-                .map(|id| b.signatures.get(*id).copied().unwrap_or(0))
-                .sum()
-        })
-        .collect();
-    let top = totals.iter().copied().max().unwrap_or(0);
+        .map(|b| ids.iter().map(|id| n(b, id)).sum::<u64>())
+        .max()
+        .unwrap_or(0);
     let signatures =
-        (top > 0)
+        (top_records > 0)
             .then(|| {
-                let hi = top + top / 10 + 1;
+                let hi = top_records + top_records / 10 + 1;
                 draw!(axis, 0u64..hi, (0, hi), "records", |c| {
                     for (k, id) in ids.iter().enumerate() {
-                        let RGBColor(r0, g0, b0) = PALETTE[k % PALETTE.len()];
-                        let fill = RGBColor(r0, g0, b0).filled();
+                        let fill = PALETTE[k % PALETTE.len()].filled();
                         c.draw_series(r.timeline.iter().zip(&buckets.starts).filter_map(
                             |(b, &x)| {
-                                let below: u64 = ids[..k]
-                                    .iter()
-                                    .map(|i| b.signatures.get(*i).copied().unwrap_or(0))
-                                    .sum();
-                                let n = b.signatures.get(*id).copied().unwrap_or(0);
-                                (n > 0)
-                                    .then(|| Rectangle::new([(x, below), (x + w, below + n)], fill))
+                                let below: u64 = ids[..k].iter().map(|i| n(b, i)).sum();
+                                let here = n(b, id);
+                                (here > 0).then(|| {
+                                    Rectangle::new([(x, below), (x + w, below + here)], fill)
+                                })
                             },
                         ))?
                         .label(*id)
@@ -243,95 +351,20 @@ pub fn charts(r: &Report) -> Charts {
                 })
             })
             .flatten();
-    // Requests: the count as a line, the 5xx as bars under it.
-    let most = r.timeline.iter().map(|b| b.requests).max().unwrap_or(0);
-    let requests = (most > 0)
-        .then(|| {
-            let hi = most + most / 10 + 1;
-            draw!(axis, 0u64..hi, (0, hi), "requests / bucket", |c| {
-                c.draw_series(
-                    r.timeline
-                        .iter()
-                        .zip(&buckets.starts)
-                        .filter(|(b, _)| b.errors_5xx > 0)
-                        .map(|(b, &x)| {
-                            Rectangle::new([(x, 0), (x + w, b.errors_5xx)], PALETTE[0].filled())
-                        }),
-                )?
-                .label("5xx")
-                .legend(|(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], PALETTE[0].filled())
-                });
-                c.draw_series(LineSeries::new(
-                    r.timeline
-                        .iter()
-                        .zip(&buckets.starts)
-                        .map(|(b, &x)| (x + w / 2, b.requests)),
-                    PALETTE[1].stroke_width(2),
-                ))?
-                .label("requests")
-                .legend(|(x, y)| {
-                    PathElement::new([(x, y), (x + 14, y)], PALETTE[1].stroke_width(2))
-                });
-                legend(&mut c)?;
-            })
-        })
-        .flatten();
-    // Latency: p50 and p99 on a log scale (12 ms and 9 s on one chart).
-    let values: Vec<f64> = r
-        .timeline
-        .iter()
-        .flat_map(|b| [b.p50_ms, b.p99_ms])
-        .flatten()
-        .filter(|v| *v > 0.0)
-        .collect();
-    let latency = (!values.is_empty())
-        .then(|| {
-            let lo = values.iter().copied().fold(f64::INFINITY, f64::min) / 1.5;
-            let hi = values.iter().copied().fold(0.0, f64::max) * 1.5;
-            draw!(
-                axis,
-                (lo..hi).log_scale(),
-                (lo, hi),
-                "latency, ms (log)",
-                |c| {
-                    for (pick, colour) in [(0, PALETTE[1]), (1, PALETTE[0])] {
-                        let points =
-                            r.timeline
-                                .iter()
-                                .zip(&buckets.starts)
-                                .filter_map(|(b, &x)| {
-                                    let v = if pick == 0 { b.p50_ms } else { b.p99_ms };
-                                    v.filter(|v| *v > 0.0).map(|v| (x + w / 2, v))
-                                });
-                        c.draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-                            .label(if pick == 0 { "p50" } else { "p99" })
-                            .legend(move |(x, y)| {
-                                PathElement::new([(x, y), (x + 14, y)], colour.stroke_width(2))
-                            });
-                    }
-                    legend(&mut c)?;
-                }
-            )
-        })
-        .flatten();
+    let side = [Drawn {
+        r,
+        b: buckets,
+        offset: 0,
+        strong: PALETTE[0],
+        light: PALETTE[1],
+        name: "",
+    }];
     Charts {
         signatures,
-        requests,
-        latency,
+        requests: requests_chart(&axis, &side),
+        latency: latency_chart(&axis, &side),
         axis_note: None,
     }
-}
-
-/// A side of a comparison as drawn: its report, buckets, the offset its times are drawn at,
-/// its colours (5xx and p99, requests and p50) and its name in the legend.
-struct Drawn<'a> {
-    r: &'a Report,
-    b: Buckets,
-    offset: i64,
-    strong: RGBColor,
-    light: RGBColor,
-    name: &'static str,
 }
 
 /// The region after the change, on a shared time axis.
@@ -354,11 +387,7 @@ pub fn compare_charts(before: &Report, after: &Report) -> Charts {
         true => {
             let mut shades: Vec<(i64, i64, RGBColor)> = vec![(ab.first(), ab.end(), AFTER)];
             for r in [before, after] {
-                shades.extend(
-                    r.incidents
-                        .iter()
-                        .filter_map(|i| Some((secs(&i.start)?, secs(&i.end)?, SHADE))),
-                );
+                shades.extend(Axis::of(r, &bb).shades);
             }
             let axis = Axis {
                 range: bb.first()..ab.end().max(bb.first() + 1),
@@ -397,114 +426,29 @@ pub fn compare_charts(before: &Report, after: &Report) -> Charts {
             name: "after",
         },
     ];
-    // Each side's points, at the middle of their buckets.
-    let points = |d: &Drawn, f: &dyn Fn(&crate::aggregate::TimelineBucket) -> Option<f64>| {
-        d.r.timeline
-            .iter()
-            .zip(&d.b.starts)
-            .filter_map(|(t, &x)| f(t).map(|v| (x - d.offset + d.b.width / 2, v)))
-            .collect::<Vec<(i64, f64)>>()
-    };
-    let line = |c: RGBColor| c.stroke_width(2);
-    let key = |c: RGBColor| {
-        move |(x, y): (i32, i32)| PathElement::new([(x, y), (x + 14, y)], c.stroke_width(2))
-    };
-    let bar = |c: RGBColor| {
-        move |(x, y): (i32, i32)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled())
-    };
-    let records =
-        |t: &crate::aggregate::TimelineBucket| Some(t.signatures.values().sum::<u64>() as f64);
-    let top = |f: &dyn Fn(&crate::aggregate::TimelineBucket) -> Option<f64>| {
-        sides
-            .iter()
-            .flat_map(|d| points(d, f))
-            .map(|(_, v)| v)
-            .fold(0.0, f64::max)
-    };
-    let most_records = top(&records);
-    let signatures = (most_records > 0.0)
-        .then(|| {
-            let hi = most_records * 1.1 + 1.0;
-            draw!(axis, 0.0..hi, (0.0, hi), "signature records", |c| {
-                for d in &sides {
-                    c.draw_series(LineSeries::new(points(d, &records), line(d.strong)))?
-                        .label(d.name)
-                        .legend(key(d.strong));
-                }
-                legend(&mut c)?;
-            })
-        })
-        .flatten();
-    let requests_of = |t: &crate::aggregate::TimelineBucket| Some(t.requests as f64);
-    let most = top(&requests_of);
-    let requests = (most > 0.0)
+    // Signature records: a line a side (stacked bars of two sides would overlap).
+    let records = |t: &Bucket| Some(t.signatures.values().sum::<u64>() as f64);
+    let most = top(&sides, &records);
+    let signatures = (most > 0.0)
         .then(|| {
             let hi = most * 1.1 + 1.0;
-            draw!(axis, 0.0..hi, (0.0, hi), "requests / bucket", |c| {
+            draw!(axis, 0.0..hi, (0.0, hi), "signature records", |c| {
                 for d in &sides {
-                    let w = d.b.width;
-                    c.draw_series(
-                        d.r.timeline
-                            .iter()
-                            .zip(&d.b.starts)
-                            .filter(|(t, _)| t.errors_5xx > 0)
-                            .map(|(t, &x)| {
-                                let x = x - d.offset;
-                                Rectangle::new(
-                                    [(x, 0.0), (x + w, t.errors_5xx as f64)],
-                                    d.strong.filled(),
-                                )
-                            }),
-                    )?
-                    .label(format!("5xx {}", d.name))
-                    .legend(bar(d.strong));
-                    c.draw_series(LineSeries::new(points(d, &requests_of), line(d.light)))?
-                        .label(format!("requests {}", d.name))
-                        .legend(key(d.light));
+                    c.draw_series(LineSeries::new(
+                        d.points(&records),
+                        d.strong.stroke_width(2),
+                    ))?
+                    .label(d.name)
+                    .legend(line_key(d.strong));
                 }
                 legend(&mut c)?;
             })
-        })
-        .flatten();
-    let values: Vec<f64> = sides
-        .iter()
-        .flat_map(|d| d.r.timeline.iter().flat_map(|t| [t.p50_ms, t.p99_ms]))
-        .flatten()
-        .filter(|v| *v > 0.0)
-        .collect();
-    let latency = (!values.is_empty())
-        .then(|| {
-            let lo = values.iter().copied().fold(f64::INFINITY, f64::min) / 1.5;
-            let hi = values.iter().copied().fold(0.0, f64::max) * 1.5;
-            draw!(
-                axis,
-                (lo..hi).log_scale(),
-                (lo, hi),
-                "latency, ms (log)",
-                |c| {
-                    for d in &sides {
-                        for (q, colour) in [("p99", d.strong), ("p50", d.light)] {
-                            let pick = |t: &crate::aggregate::TimelineBucket| {
-                                match q {
-                                    "p99" => t.p99_ms,
-                                    _ => t.p50_ms,
-                                }
-                                .filter(|v| *v > 0.0)
-                            };
-                            c.draw_series(LineSeries::new(points(d, &pick), line(colour)))?
-                                .label(format!("{q} {}", d.name))
-                                .legend(key(colour));
-                        }
-                    }
-                    legend(&mut c)?;
-                }
-            )
         })
         .flatten();
     Charts {
         signatures,
-        requests,
-        latency,
+        requests: requests_chart(&axis, &sides),
+        latency: latency_chart(&axis, &sides),
         axis_note: Some(note.to_string()),
     }
 }
