@@ -147,8 +147,19 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
 where
     DB::ErrorType: 'static,
 {
+    legend_at(c, SeriesLabelPosition::UpperLeft)
+}
+
+/// Draws the series' labels at `at`, over a white box.
+fn legend_at<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    c: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
     c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(at)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(0xcc, 0xcc, 0xcc))
         .label_font(("sans-serif", 13))
@@ -274,7 +285,8 @@ fn requests_chart(axis: &Axis, sides: &[Drawn<'_>]) -> Option<String> {
                 .label(d.label("requests"))
                 .legend(line_key(d.light));
         }
-        legend(&mut c)?;
+        // Between the request line (near the top) and the 5xx bars (at the bottom).
+        legend_at(&mut c, SeriesLabelPosition::MiddleLeft)?;
     })
 }
 
