@@ -116,12 +116,28 @@ fn expected(cmd: &str) -> Option<(i32, Check)> {
             let page = std::fs::read_to_string(d.join("report.html")).unwrap();
             page.starts_with("<!doctype html>") && page.matches("<svg").count() == 3
         }),
+        (
+            "faultline analyze -f markdown -o postmortem.md --charts charts/",
+            0,
+            |_, _, d| {
+                let md = std::fs::read_to_string(d.join("postmortem.md")).unwrap();
+                md.contains("](<charts/latency.svg>)") && d.join("charts/latency.svg").is_file()
+            },
+        ),
         ("faultline analyze -f parquet -o frames/", 0, |_, _, d| {
             d.join("frames/events.parquet").is_file()
         }),
         ("faultline compare --split", 0, |o, _, _| {
             o.contains("resolved") || o.contains("new")
         }),
+        (
+            "faultline compare --split 2025-01-10T08:40:00Z -f html -o fix.html",
+            0,
+            |_, _, d| {
+                let page = std::fs::read_to_string(d.join("fix.html")).unwrap();
+                page.contains("<title>Before / after") && page.contains("<svg")
+            },
+        ),
         ("faultline analyze --fail-on", 3, |_, e, _| {
             e.contains("websocket-not-accepted")
         }),
