@@ -85,6 +85,9 @@ pub enum Command {
     Watch(WatchArgs),
     /// List the signature catalog, or show one signature with its whole fix.
     Signatures(SignaturesArgs),
+    /// Mine the message templates of text logs, one line a message: the templates with their
+    /// counts and an example, or each line's template (`--per-line`).
+    Templates(TemplatesArgs),
     /// Print a shell completion script: `faultline completions bash > /etc/bash_completion.d/faultline`.
     Completions(CompletionsArgs),
     /// Print a man page (roff): `faultline man > faultline.1`, `faultline man analyze >
@@ -307,6 +310,26 @@ impl InputFormat {
 pub enum SplitBy {
     /// The source of each record: its pod/container, dyno, service, unit or file.
     Source,
+}
+
+/// `faultline templates`.
+#[derive(Debug, clap::Args)]
+pub struct TemplatesArgs {
+    /// Files, or `-` for stdin (the default when stdin is not a terminal).
+    pub paths: Vec<PathBuf>,
+    /// Output format: table, json or csv.
+    #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    /// Write one CSV row per input line instead: `line,template_id,template` (lines counted
+    /// from 1 across the inputs, in order).
+    #[arg(long)]
+    pub per_line: bool,
+    /// Mine each line whole: do not leave out its leading time.
+    #[arg(long)]
+    pub keep_time: bool,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// `faultline signatures`.

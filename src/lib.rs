@@ -61,6 +61,7 @@ pub mod pipeline;
 pub mod redact;
 pub mod report;
 pub mod state;
+pub mod templates;
 pub mod threshold;
 
 use std::io::Read;

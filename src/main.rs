@@ -140,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(exit)
         }
         Command::Compare(args) => run_compare(args, color),
+        Command::Templates(args) => run_templates(args),
         Command::Watch(args) => watch::run(args, color),
         Command::Completions(a) => {
             use clap::CommandFactory;
@@ -377,6 +378,94 @@ fn message(e: &anyhow::Error) -> String {
 }
 
 /// Writes `bytes` to the file at `path`, or to stdout without one.
+/// `faultline templates`: reads the inputs whole (lossy UTF-8), mines them, writes the
+/// templates or each line's.
+fn run_templates(args: cli::TemplatesArgs) -> anyhow::Result<Exit> {
+    use std::fmt::Write as _;
+    use std::io::Read;
+    let mut text = String::new();
+    let mut errors = 0usize;
+    let paths = match args.paths.is_empty() {
+        true => vec![std::path::PathBuf::from("-")],
+        false => args.paths.clone(),
+    };
+    for p in &paths {
+        let mut bytes = Vec::new();
+        let read = match p.as_os_str() == "-" {
+            true => std::io::stdin().lock().read_to_end(&mut bytes),
+            false => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes)),
+        };
+        if let Err(e) = read {
+            eprintln!("faultline: {}: {e}", p.display());
+            errors += 1;
+            continue;
+        }
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    let mined = faultline::templates::mine(&text, 1 << 20, !args.keep_time);
+    let redactor = faultline::redact::Redactor::builtin();
+    let csv_field = |s: &str| match s.contains([',', '"', '\n', '\r']) {
+        true => format!("\"{}\"", s.replace('"', "\"\"")),
+        false => s.to_string(),
+    };
+    // Templates are shared, and a constant token can be a secret: redacted once each.
+    let mut templates = mined.templates;
+    for t in &mut templates {
+        redactor.apply(&mut t.template);
+        redactor.apply(&mut t.example);
+    }
+    let mut out = String::new();
+    if args.per_line {
+        out.push_str("line,template_id,template\n");
+        for (n, &t) in mined.lines.iter().enumerate() {
+            let t = &templates[t as usize];
+            let _ = writeln!(out, "{},{},{}", n + 1, t.id, csv_field(&t.template));
+        }
+    } else {
+        match args.format {
+            OutFormat::Json => {
+                out = serde_json::to_string_pretty(&templates)?;
+                out.push('\n');
+            }
+            OutFormat::Csv => {
+                out.push_str("template_id,count,template,example\n");
+                for t in &templates {
+                    let _ = writeln!(
+                        out,
+                        "{},{},{},{}",
+                        t.id,
+                        t.count,
+                        csv_field(&t.template),
+                        csv_field(&t.example)
+                    );
+                }
+            }
+            OutFormat::Table => {
+                let _ = writeln!(out, "{:<8}  {:>9}  template", "id", "lines");
+                for t in &templates {
+                    let line = faultline::framing::printable(&t.template);
+                    let _ = writeln!(out, "{:<8}  {:>9}  {line}", t.id, t.count);
+                }
+                let _ = writeln!(
+                    out,
+                    "\n{} template(s) over {} line(s)",
+                    templates.len(),
+                    mined.lines.len()
+                );
+            }
+            _ => anyhow::bail!("templates writes --format table, json or csv"),
+        }
+    }
+    write_out(args.output.as_deref(), out.as_bytes())?;
+    Ok(match errors {
+        0 => Exit::Ok,
+        _ => Exit::InputErrors,
+    })
+}
+
 /// Writes the report's charts into `dir`, and returns their captions and links as seen from
 /// the report's file `out` (from the working directory when it goes to stdout).
 fn chart_links(

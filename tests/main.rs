@@ -12,6 +12,7 @@ mod layouts;
 mod readme;
 mod sharing;
 mod state;
+mod templates;
 mod trends;
 mod untrusted;
 mod workflows;

@@ -152,6 +152,12 @@ fn expected(cmd: &str) -> Option<(i32, Check)> {
             0,
             |o, _, _| o.contains("anchors:"),
         ),
+        ("faultline templates app.log", 0, |o, _, _| {
+            o.contains("template(s) over") && o.contains("<*>")
+        }),
+        ("faultline templates --per-line app.log", 0, |o, _, _| {
+            o.starts_with("line,template_id,template\n1,")
+        }),
         ("faultline signatures", 0, |o, _, _| {
             o.contains("signature(s)")
         }),

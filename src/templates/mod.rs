@@ -1,0 +1,408 @@
+//! Template mining: every message gets a template, its constant tokens kept and its variable
+//! ones masked as `<*>`.
+//!
+//! Two stages. **Masking**, per line and in parallel: tokens are split on whitespace, and
+//! within a token every alphanumeric run holding a digit (a number, an id, a hex hash, an IP's
+//! octet) becomes `<*>`; runs joined by `.`, `_` or `-` become one (`appattempt_<*>`,
+//! `/<*>:<*>` for an address and port). Lines with the same masked form are one *shape*.
+//! **Clustering**, once over the distinct shapes: shapes of the same length whose first
+//! token agrees are merged, Drain-style, when at least half their tokens agree; the tokens
+//! where they differ become `<*>` (user names, host names, words that vary).
+//!
+//! The shapes are clustered in an order that depends only on their counts and text, so the
+//! templates, and their ids (a hash of the template's text), are the same for any thread
+//! count or chunk size.
+
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// The mask of a variable token.
+pub const WILDCARD: &str = "<*>";
+
+/// Fraction of a shape's tokens that must agree with a cluster's for it to join.
+const SIMILARITY: f64 = 0.5;
+
+/// Appends the masked form of `msg` to `out` (see the module's documentation).
+pub fn mask(msg: &str, out: &mut String) {
+    for (n, tok) in msg.split_whitespace().enumerate() {
+        if n > 0 {
+            out.push(' ');
+        }
+        let mut rest = tok;
+        while let Some(c) = rest.chars().next() {
+            if c.is_ascii_alphanumeric() {
+                let end = rest
+                    .find(|c: char| !c.is_ascii_alphanumeric())
+                    .unwrap_or(rest.len());
+                let run = &rest[..end];
+                match run.bytes().any(|b| b.is_ascii_digit()) {
+                    true => push_wildcard(out),
+                    false => out.push_str(run),
+                }
+                rest = &rest[end..];
+            } else {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+}
+
+/// Appends `<*>`, or extends the `<*>` that `out` ends with when only a `.`, `_` or `-`
+/// separates them.
+fn push_wildcard(out: &mut String) {
+    let joined = out.len() > WILDCARD.len()
+        && out.ends_with(['.', '_', '-'])
+        && out[..out.len() - 1].ends_with(WILDCARD);
+    if joined {
+        out.pop();
+    } else if !out.ends_with(WILDCARD) {
+        out.push_str(WILDCARD);
+    }
+}
+
+/// A stable id of a template: 8 hex digits of its text's FNV-1a hash.
+pub fn template_id(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", (h >> 32) as u32 ^ h as u32)
+}
+
+/// One mined template.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Template {
+    /// [`template_id`] of its text.
+    pub id: String,
+    /// Its tokens joined by spaces, variable ones `<*>`.
+    pub template: String,
+    /// Lines it covers.
+    pub count: u64,
+    /// Its first line in the input, as written.
+    pub example: String,
+}
+
+/// The lines of some text mined: the templates, most frequent first, and each line's.
+#[derive(Debug, Clone, Default)]
+pub struct Mined {
+    /// The templates, by count (most first), then text.
+    pub templates: Vec<Template>,
+    /// Each line's template: an index into `templates`.
+    pub lines: Vec<u32>,
+}
+
+/// One chunk's lines masked: its distinct shapes in order of first appearance, with their
+/// count and first line, and each line's shape.
+struct Shapes<'a> {
+    index: FxHashMap<String, u32>,
+    shapes: Vec<(String, u64, &'a str)>,
+    lines: Vec<u32>,
+}
+
+fn shapes_of(chunk: &str, strip_time: bool) -> Shapes<'_> {
+    let mut s = Shapes {
+        index: FxHashMap::default(),
+        shapes: Vec::new(),
+        lines: Vec::new(),
+    };
+    let mut buf = String::new();
+    let mut tp = crate::framing::TimeParser::new();
+    for line in chunk.lines() {
+        buf.clear();
+        let msg = match strip_time {
+            true => {
+                let rest = crate::framing::strip_leading_time(line.as_bytes(), &mut tp);
+                // The time ends at an ASCII byte, so the rest starts at a character.
+                &line[line.len() - rest.len()..]
+            }
+            false => line,
+        };
+        mask(msg, &mut buf);
+        let i = match s.index.get(buf.as_str()) {
+            Some(&i) => i,
+            None => {
+                let i = s.shapes.len() as u32;
+                s.index.insert(buf.clone(), i);
+                s.shapes.push((buf.clone(), 0, line));
+                i
+            }
+        };
+        s.shapes[i as usize].1 += 1;
+        s.lines.push(i);
+    }
+    s
+}
+
+/// Whether a token may be cut between `a` (the text before) and `b` (the text after): at
+/// punctuation or a wildcard, never inside an alphanumeric run.
+fn boundary(before: &str, after: &str) -> bool {
+    let end = before.chars().next_back();
+    let start = after.chars().next();
+    match (end, start) {
+        (None, _) | (_, None) => true,
+        (Some(e), Some(s)) => !(e.is_ascii_alphanumeric() && s.is_ascii_alphanumeric()),
+    }
+}
+
+/// Two different tokens at one position, as one: what they share at the start and at the
+/// end (cut at punctuation) kept, the middle `<*>` (`host-a:<*>` and `b.example:<*>` give
+/// `<*>:<*>`).
+fn merge_token(a: &str, b: &str) -> String {
+    let (ab, bb) = (a.as_bytes(), b.as_bytes());
+    let mut p = ab.iter().zip(bb).take_while(|(x, y)| x == y).count();
+    while p > 0
+        && !(a.is_char_boundary(p) && boundary(&a[..p], &a[p..]) && boundary(&b[..p], &b[p..]))
+    {
+        p -= 1;
+    }
+    let room = ab.len().min(bb.len()) - p;
+    let mut q = ab
+        .iter()
+        .rev()
+        .zip(bb.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+        .min(room);
+    let cut = |s: &str, q: usize| s.len() - q;
+    while q > 0
+        && !(a.is_char_boundary(cut(a, q))
+            && boundary(&a[..cut(a, q)], &a[cut(a, q)..])
+            && boundary(&b[..cut(b, q)], &b[cut(b, q)..]))
+    {
+        q -= 1;
+    }
+    let mut out = a[..p].to_string();
+    push_wildcard(&mut out);
+    let tail = &a[cut(a, q)..];
+    // A wildcard on both sides of the cut is one.
+    match (out.ends_with(WILDCARD), tail.strip_prefix(WILDCARD)) {
+        (true, Some(rest)) => out.push_str(rest),
+        _ => out.push_str(tail),
+    }
+    out
+}
+
+/// A cluster of shapes: its tokens so far.
+struct Cluster {
+    tokens: Vec<String>,
+    count: u64,
+    /// The first line of its earliest shape: (shape's first appearance, line).
+    example: (u32, String),
+}
+
+/// How many of `shape`'s tokens equal the cluster's (a wildcard in the cluster agrees with
+/// nothing: Drain's rule, so a cluster that has lost most tokens takes no more).
+fn agreeing(cluster: &[String], shape: &[&str]) -> usize {
+    cluster
+        .iter()
+        .zip(shape)
+        .filter(|(c, s)| c.as_str() != WILDCARD && c.as_str() == **s)
+        .count()
+}
+
+/// Mines the templates of `text`'s lines, each without its leading time when `strip_time`.
+/// Chunks of `chunk_size` bytes are masked in parallel.
+pub fn mine(text: &str, chunk_size: usize, strip_time: bool) -> Mined {
+    let chunks = crate::input::split_lines(text.as_bytes(), chunk_size);
+    let parts: Vec<Shapes<'_>> = chunks
+        .par_iter()
+        .map(|c| {
+            // Chunks end at line ends, so each is whole UTF-8 where the text is.
+            let c = std::str::from_utf8(c).expect("split at line ends of valid UTF-8");
+            shapes_of(c, strip_time)
+        })
+        .collect();
+    // The shapes of the whole input, in order of first appearance.
+    let mut index: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut shapes: Vec<(&str, u64, &str)> = Vec::new();
+    let mut lines: Vec<u32> = Vec::with_capacity(parts.iter().map(|p| p.lines.len()).sum());
+    for p in &parts {
+        let global: Vec<u32> = p
+            .shapes
+            .iter()
+            .map(|(s, n, first)| {
+                let i = *index.entry(s.as_str()).or_insert_with(|| {
+                    shapes.push((s.as_str(), 0, first));
+                    shapes.len() as u32 - 1
+                });
+                shapes[i as usize].1 += n;
+                i
+            })
+            .collect();
+        lines.extend(p.lines.iter().map(|&l| global[l as usize]));
+    }
+    // Cluster the shapes, most frequent first (ties by text): an order the chunking does not
+    // change.
+    let mut order: Vec<u32> = (0..shapes.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (sa, sb) = (&shapes[a as usize], &shapes[b as usize]);
+        sb.1.cmp(&sa.1).then_with(|| sa.0.cmp(sb.0))
+    });
+    let mut clusters: Vec<Cluster> = Vec::new();
+    // Clusters by token count and first token.
+    let mut by_key: FxHashMap<(usize, &str), Vec<usize>> = FxHashMap::default();
+    let mut cluster_of = vec![0u32; shapes.len()];
+    for &si in &order {
+        let (text, count, first) = shapes[si as usize];
+        let tokens: Vec<&str> = text.split(' ').collect();
+        let key = (tokens.len(), "");
+        let best = by_key.get(&key).and_then(|cands| {
+            cands
+                .iter()
+                .map(|&c| (agreeing(&clusters[c].tokens, &tokens), c))
+                .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+        });
+        let joined = best.filter(|&(n, _)| n as f64 >= SIMILARITY * tokens.len() as f64);
+        let c = match joined {
+            Some((_, c)) => {
+                let cl = &mut clusters[c];
+                for (t, s) in cl.tokens.iter_mut().zip(&tokens) {
+                    if t != s {
+                        *t = merge_token(t, s);
+                    }
+                }
+                cl.count += count;
+                if si < cl.example.0 {
+                    cl.example = (si, first.to_string());
+                }
+                c
+            }
+            None => {
+                clusters.push(Cluster {
+                    tokens: tokens.iter().map(|t| t.to_string()).collect(),
+                    count,
+                    example: (si, first.to_string()),
+                });
+                by_key.entry(key).or_default().push(clusters.len() - 1);
+                clusters.len() - 1
+            }
+        };
+        cluster_of[si as usize] = c as u32;
+    }
+    // Templates by count, then text; each line's template.
+    let mut rank: Vec<usize> = (0..clusters.len()).collect();
+    let texts: Vec<String> = clusters.iter().map(|c| c.tokens.join(" ")).collect();
+    rank.sort_by(|&a, &b| {
+        clusters[b]
+            .count
+            .cmp(&clusters[a].count)
+            .then_with(|| texts[a].cmp(&texts[b]))
+    });
+    let mut position = vec![0u32; clusters.len()];
+    for (p, &c) in rank.iter().enumerate() {
+        position[c] = p as u32;
+    }
+    let templates = rank
+        .iter()
+        .map(|&c| Template {
+            id: template_id(&texts[c]),
+            template: texts[c].clone(),
+            count: clusters[c].count,
+            example: clusters[c].example.1.clone(),
+        })
+        .collect();
+    let lines = lines
+        .into_iter()
+        .map(|s| position[cluster_of[s as usize] as usize])
+        .collect();
+    Mined { templates, lines }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(s: &str) -> String {
+        let mut out = String::new();
+        mask(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn values_are_masked_and_words_kept() {
+        let cases = [
+            ("Notification time out: 3200", "Notification time out: <*>"),
+            (
+                "Received connection request /10.10.34.11:45307",
+                "Received connection request /<*>:<*>",
+            ),
+            (
+                "Created MRAppMaster for application appattempt_1445144423722_0020_000001",
+                "Created MRAppMaster for application appattempt_<*>",
+            ),
+            ("route = 0x0 port = 11", "route = <*> port = <*>"),
+            ("Switch<0>(0x0)::cb", "Switch<<*>>(<*>)::cb"),
+            ("  spaced   out\ttext ", "spaced out text"),
+            ("héllo wörld 42", "héllo wörld <*>"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(masked(input), want, "{input}");
+        }
+        // Tokens that differ keep what they share at either end.
+        assert_eq!(
+            merge_token("proxy.cuhk.hk:<*>", "www.google.com:<*>"),
+            "<*>:<*>"
+        );
+        assert_eq!(merge_token("alice", "bob"), "<*>");
+        assert_eq!(merge_token("user=alice,", "user=bob,"), "user=<*>,");
+        assert_eq!(merge_token("<*>", "abc"), "<*>");
+        assert_eq!(merge_token("ab12x", "ab34y"), "<*>", "no cut inside a run");
+        // A word with no digit is no value, whatever its shape.
+        assert_eq!(masked("GET /api/users ERROR"), "GET /api/users ERROR");
+        assert_eq!(masked("a,b: c"), "a,b: c");
+    }
+
+    fn mined(text: &str, chunk: usize) -> Mined {
+        mine(text, chunk, false)
+    }
+
+    #[test]
+    fn shapes_that_differ_in_a_word_merge_and_others_do_not() {
+        let text = "user alice logged in from web\n\
+                    user bob logged in from web\n\
+                    user carol logged in from web\n\
+                    disk sda1 is full\n\
+                    cache miss for key 7\n\
+                    connection refused by upstream\n";
+        let m = mined(text, 1 << 20);
+        let t: Vec<&str> = m.templates.iter().map(|t| t.template.as_str()).collect();
+        assert_eq!(
+            t[0], "user <*> logged in from web",
+            "names that vary merge: {t:?}"
+        );
+        assert_eq!(m.templates[0].count, 3);
+        assert_eq!(m.templates[0].example, "user alice logged in from web");
+        assert!(t.contains(&"disk <*> is full"), "{t:?}");
+        assert!(t.contains(&"connection refused by upstream"), "{t:?}");
+        assert_eq!(m.templates.len(), 4, "{t:?}");
+        assert_eq!(m.lines.len(), 6);
+        assert_eq!(&m.lines[..3], &[0, 0, 0]);
+    }
+
+    #[test]
+    fn templates_and_ids_do_not_depend_on_the_chunking() {
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!("job {i} of user u{} took {}ms\n", i % 7, i * 3));
+            if i % 3 == 0 {
+                text.push_str(&format!(
+                    "worker w{} {} restarted\n",
+                    i % 5,
+                    ["alpha", "beta"][i % 2]
+                ));
+            }
+        }
+        let whole = mined(&text, 1 << 20);
+        for chunk in [1, 17, 100, 4096] {
+            let m = mined(&text, chunk);
+            assert_eq!(m.templates, whole.templates, "chunk {chunk}");
+            assert_eq!(m.lines, whole.lines, "chunk {chunk}");
+        }
+        assert_eq!(
+            whole.templates[0].id,
+            template_id(&whole.templates[0].template)
+        );
+    }
+}

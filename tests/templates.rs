@@ -1,0 +1,106 @@
+//! `faultline templates`: the templates of a text log, and each line's.
+
+use crate::common::*;
+
+fn log() -> String {
+    let mut s = String::new();
+    for i in 0..30 {
+        s.push_str(&format!(
+            "2025-01-10 08:{:02}:00,000 payment provider returned 502 for order {}\n",
+            i,
+            1000 + i
+        ));
+        if i % 3 == 0 {
+            s.push_str(&format!(
+                "2025-01-10 08:{i:02}:30,000 worker {} restarted\n",
+                ["alpha", "beta", "gamma"][(i / 3) % 3]
+            ));
+        }
+    }
+    s.push_str("2025-01-10 09:00:00,000 login with password=hunter2pw refused\n");
+    s
+}
+
+#[test]
+fn templates_are_listed_and_each_line_has_one() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("app.log");
+    std::fs::write(&p, log()).unwrap();
+    let out = faultline()
+        .args(["templates", "-f", "json"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(
+        list[0]["template"],
+        "payment provider returned <*> for order <*>"
+    );
+    assert_eq!(list[0]["count"], 30);
+    assert_eq!(list[1]["template"], "worker <*> restarted");
+    assert_eq!(list[1]["count"], 10);
+    // A constant token that is a secret is redacted, in the template and its example.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("hunter2pw"), "{text}");
+    assert!(text.contains("[REDACTED:secret]"), "{text}");
+
+    let out = faultline()
+        .args(["templates", "--per-line"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "line,template_id,template");
+    assert_eq!(rows.len(), 1 + log().lines().count());
+    let id = list[0]["id"].as_str().unwrap();
+    assert_eq!(
+        rows[1],
+        format!("1,{id},payment provider returned <*> for order <*>")
+    );
+    // The same ids from stdin, and with every line's time kept the time is masked too.
+    let out = faultline()
+        .args(["templates", "--per-line", "-"])
+        .write_stdin(log())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), csv);
+    let out = faultline()
+        .args(["templates", "--keep-time", "-f", "csv"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("<*> <*>:<*>:<*>,<*> payment provider returned"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unreadable_input_is_named_and_the_rest_is_mined() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("app.log");
+    std::fs::write(&p, log()).unwrap();
+    let out = faultline()
+        .args(["templates"])
+        .arg(d.path().join("missing.log"))
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing.log"), "{err}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("payment provider returned <*> for order <*>"),
+        "{table}"
+    );
+    assert!(table.contains("over 41 line(s)"), "{table}");
+}
