@@ -30,15 +30,12 @@ pub fn mask(msg: &str, out: &mut String) {
         }
         let mut rest = tok;
         while let Some(c) = rest.chars().next() {
-            if c.is_ascii_alphanumeric() {
-                let end = rest
-                    .find(|c: char| !c.is_ascii_alphanumeric())
-                    .unwrap_or(rest.len());
-                let run = &rest[..end];
-                match run.bytes().any(|b| b.is_ascii_digit()) {
-                    true => push_wildcard(out),
-                    false => out.push_str(run),
-                }
+            if is_word(c) {
+                let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+                // A sentence's `.` (or a trailing `-`, `_`) is punctuation, not the word's.
+                let word = rest[..end].trim_end_matches(['.', '-', '_']);
+                let end = word.len().max(1);
+                mask_word(&rest[..end], out);
                 rest = &rest[end..];
             } else {
                 out.push(c);
@@ -46,6 +43,32 @@ pub fn mask(msg: &str, out: &mut String) {
             }
         }
     }
+}
+
+/// A character of a compound word: letters, digits and the `.`, `-`, `_` that join them
+/// (`10.0.0.7`, `msra-sa-41`, `attempt_1445_m_000001`).
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+}
+
+/// Appends a compound word, masked when it holds a digit: its leading `name_` parts kept
+/// (`attempt_<*>`, `blk_<*>`), the rest one `<*>` (a number, an address, a host name with a
+/// number, an id).
+fn mask_word(word: &str, out: &mut String) {
+    if !word.bytes().any(|b| b.is_ascii_digit()) {
+        out.push_str(word);
+        return;
+    }
+    let mut keep = 0;
+    for (i, _) in word.match_indices('_') {
+        let part = &word[keep..i];
+        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphabetic()) {
+            break;
+        }
+        keep = i + 1;
+    }
+    out.push_str(&word[..keep]);
+    push_wildcard(out);
 }
 
 /// Appends `<*>`, or extends the `<*>` that `out` ends with when only a `.`, `_` or `-`
