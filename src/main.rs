@@ -383,29 +383,50 @@ fn message(e: &anyhow::Error) -> String {
 fn run_templates(args: cli::TemplatesArgs) -> anyhow::Result<Exit> {
     use std::fmt::Write as _;
     use std::io::Read;
-    let mut text = String::new();
     let mut errors = 0usize;
     let paths = match args.paths.is_empty() {
         true => vec![std::path::PathBuf::from("-")],
         false => args.paths.clone(),
     };
+    // Opened as `analyze` opens them: mapped (truncation guarded), decompressed, or read.
+    faultline::input::install_guard();
+    let mut held = Vec::new();
     for p in &paths {
-        let mut bytes = Vec::new();
-        let read = match p.as_os_str() == "-" {
-            true => std::io::stdin().lock().read_to_end(&mut bytes),
-            false => std::fs::File::open(p).and_then(|mut f| f.read_to_end(&mut bytes)),
+        use faultline::input::{open, Opened, Part};
+        let part = match p.as_os_str() == "-" {
+            true => Part::Stdin,
+            false => Part::File(p.clone()),
         };
-        if let Err(e) = read {
-            eprintln!("faultline: {}: {e}", p.display());
-            errors += 1;
-            continue;
-        }
-        text.push_str(&String::from_utf8_lossy(&bytes));
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
+        // An input error names its input.
+        let read = open(&part)
+            .map_err(|e| e.to_string())
+            .and_then(|o| match o {
+                Opened::Stream(mut s) => {
+                    let mut bytes = Vec::new();
+                    match s.reader.read_to_end(&mut bytes) {
+                        Ok(_) => Ok(Opened::Read(bytes)),
+                        Err(e) => Err(format!("{}: {e}", p.display())),
+                    }
+                }
+                o => Ok(o),
+            });
+        match read {
+            Ok(o) => held.push(o),
+            Err(e) => {
+                eprintln!("faultline: {e}");
+                errors += 1;
+            }
         }
     }
-    let mined = faultline::templates::mine(&text, 1 << 20, !args.keep_time);
+    let texts: Vec<&[u8]> = held
+        .iter()
+        .map(|h| match h {
+            faultline::input::Opened::Mapped(m) => &m[..],
+            faultline::input::Opened::Read(b) => &b[..],
+            _ => &[][..],
+        })
+        .collect();
+    let mined = faultline::templates::mine(&texts, 1 << 20, !args.keep_time);
     let redactor = faultline::redact::Redactor::builtin();
     let csv_field = |s: &str| match s.contains([',', '"', '\n', '\r']) {
         true => format!("\"{}\"", s.replace('"', "\"\"")),

@@ -103,4 +103,21 @@ fn an_unreadable_input_is_named_and_the_rest_is_mined() {
         "{table}"
     );
     assert!(table.contains("over 41 line(s)"), "{table}");
+    // A compressed input is read as analyze reads it.
+    let gz = d.path().join("app.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, log().as_bytes()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let out = faultline()
+        .args(["templates", "--per-line"])
+        .arg(&gz)
+        .output()
+        .unwrap();
+    let plain = faultline()
+        .args(["templates", "--per-line"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, plain.stdout);
 }

@@ -23,23 +23,41 @@ pub const WILDCARD: &str = "<*>";
 const SIMILARITY: f64 = 0.5;
 
 /// Appends the masked form of `msg` to `out` (see the module's documentation).
+///
+/// Byte by byte: words are ASCII, so every cut falls on a character boundary, and the
+/// rest of the text (punctuation, any non-ASCII character) is copied as it is.
 pub fn mask(msg: &str, out: &mut String) {
-    for (n, tok) in msg.split_whitespace().enumerate() {
-        if n > 0 {
+    let b = msg.as_bytes();
+    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
+    let mut i = 0;
+    let mut first = true;
+    while i < b.len() {
+        while i < b.len() && space(b[i]) {
+            i += 1;
+        }
+        if i == b.len() {
+            break;
+        }
+        if !first {
             out.push(' ');
         }
-        let mut rest = tok;
-        while let Some(c) = rest.chars().next() {
-            if is_word(c) {
-                let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        first = false;
+        let end = b[i..]
+            .iter()
+            .position(|&c| space(c))
+            .map_or(b.len(), |n| i + n);
+        while i < end {
+            let run = b[i..end].iter().position(|&c| is_word(c) != is_word(b[i]));
+            let stop = run.map_or(end, |n| i + n);
+            if is_word(b[i]) {
                 // A sentence's `.` (or a trailing `-`, `_`) is punctuation, not the word's.
-                let word = rest[..end].trim_end_matches(['.', '-', '_']);
-                let end = word.len().max(1);
-                mask_word(&rest[..end], out);
-                rest = &rest[end..];
+                let word = msg[i..stop].trim_end_matches(['.', '-', '_']);
+                let stop = i + word.len().max(1);
+                mask_word(&msg[i..stop], out);
+                i = stop;
             } else {
-                out.push(c);
-                rest = &rest[c.len_utf8()..];
+                out.push_str(&msg[i..stop]);
+                i = stop;
             }
         }
     }
@@ -47,8 +65,8 @@ pub fn mask(msg: &str, out: &mut String) {
 
 /// A character of a compound word: letters, digits and the `.`, `-`, `_` that join them
 /// (`10.0.0.7`, `msra-sa-41`, `attempt_1445_m_000001`).
-fn is_word(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')
 }
 
 /// Appends a compound word, masked when it holds a digit: its leading `name_` parts kept
@@ -118,13 +136,13 @@ pub struct Mined {
 
 /// One chunk's lines masked: its distinct shapes in order of first appearance, with their
 /// count and first line, and each line's shape.
-struct Shapes<'a> {
+struct Shapes {
     index: FxHashMap<String, u32>,
-    shapes: Vec<(String, u64, &'a str)>,
+    shapes: Vec<(String, u64, String)>,
     lines: Vec<u32>,
 }
 
-fn shapes_of(chunk: &str, strip_time: bool) -> Shapes<'_> {
+fn shapes_of(chunk: &str, strip_time: bool) -> Shapes {
     let mut s = Shapes {
         index: FxHashMap::default(),
         shapes: Vec::new(),
@@ -148,7 +166,7 @@ fn shapes_of(chunk: &str, strip_time: bool) -> Shapes<'_> {
             None => {
                 let i = s.shapes.len() as u32;
                 s.index.insert(buf.clone(), i);
-                s.shapes.push((buf.clone(), 0, line));
+                s.shapes.push((buf.clone(), 0, line.to_string()));
                 i
             }
         };
@@ -225,17 +243,17 @@ fn agreeing(cluster: &[String], shape: &[&str]) -> usize {
         .count()
 }
 
-/// Mines the templates of `text`'s lines, each without its leading time when `strip_time`.
-/// Chunks of `chunk_size` bytes are masked in parallel.
-pub fn mine(text: &str, chunk_size: usize, strip_time: bool) -> Mined {
-    let chunks = crate::input::split_lines(text.as_bytes(), chunk_size);
-    let parts: Vec<Shapes<'_>> = chunks
+/// Mines the templates of the lines of `texts` (one after the other; invalid UTF-8 read
+/// lossily), each line without its leading time when `strip_time`. Chunks of `chunk_size`
+/// bytes are masked in parallel.
+pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
+    let chunks: Vec<&[u8]> = texts
+        .iter()
+        .flat_map(|t| crate::input::split_lines(t, chunk_size))
+        .collect();
+    let parts: Vec<Shapes> = chunks
         .par_iter()
-        .map(|c| {
-            // Chunks end at line ends, so each is whole UTF-8 where the text is.
-            let c = std::str::from_utf8(c).expect("split at line ends of valid UTF-8");
-            shapes_of(c, strip_time)
-        })
+        .map(|c| shapes_of(&String::from_utf8_lossy(c), strip_time))
         .collect();
     // The shapes of the whole input, in order of first appearance.
     let mut index: FxHashMap<&str, u32> = FxHashMap::default();
@@ -247,7 +265,7 @@ pub fn mine(text: &str, chunk_size: usize, strip_time: bool) -> Mined {
             .iter()
             .map(|(s, n, first)| {
                 let i = *index.entry(s.as_str()).or_insert_with(|| {
-                    shapes.push((s.as_str(), 0, first));
+                    shapes.push((s.as_str(), 0, first.as_str()));
                     shapes.len() as u32 - 1
                 });
                 shapes[i as usize].1 += n;
@@ -378,7 +396,7 @@ mod tests {
     }
 
     fn mined(text: &str, chunk: usize) -> Mined {
-        mine(text, chunk, false)
+        mine(&[text.as_bytes()], chunk, false)
     }
 
     #[test]
