@@ -13,7 +13,11 @@ fn log() -> String {
         if i % 3 == 0 {
             s.push_str(&format!(
                 "2025-01-10 08:{i:02}:30,000 worker {} restarted\n",
-                ["alpha", "beta", "gamma"][(i / 3) % 3]
+                // Ten names: a variable (three would be three templates).
+                [
+                    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
+                    "kappa"
+                ][i / 3]
             ));
         }
     }

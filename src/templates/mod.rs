@@ -22,6 +22,10 @@ pub const WILDCARD: &str = "<*>";
 /// Fraction of a shape's tokens that must agree with a cluster's for it to join.
 const SIMILARITY: f64 = 0.5;
 
+/// Distinct words at one position, the templates otherwise alike, that make it a variable
+/// (user names); fewer are kept apart (states: `VM Started`, `VM Paused`).
+const MANY_WORDS: usize = 10;
+
 /// Appends the masked form of `msg` to `out` (see the module's documentation).
 ///
 /// Byte by byte: words are ASCII, so every cut falls on a character boundary, and the
@@ -233,6 +237,15 @@ struct Cluster {
     example: (u32, String),
 }
 
+/// Whether `shape` may join the cluster: where they differ, one side holds a value (a word
+/// that differs is another template, until [`MANY_WORDS`] make it a variable).
+fn mergeable(cluster: &[String], shape: &[&str]) -> bool {
+    cluster
+        .iter()
+        .zip(shape)
+        .all(|(c, s)| c == s || c.contains(WILDCARD) || s.contains(WILDCARD))
+}
+
 /// How many of `shape`'s tokens equal the cluster's (a wildcard in the cluster agrees with
 /// nothing: Drain's rule, so a cluster that has lost most tokens takes no more).
 fn agreeing(cluster: &[String], shape: &[&str]) -> usize {
@@ -292,6 +305,7 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
         let best = by_key.get(&key).and_then(|cands| {
             cands
                 .iter()
+                .filter(|&&c| mergeable(&clusters[c].tokens, &tokens))
                 .map(|&c| (agreeing(&clusters[c].tokens, &tokens), c))
                 .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
         });
@@ -322,8 +336,13 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
         };
         cluster_of[si as usize] = c as u32;
     }
+    let alias = merge_words(&mut clusters);
+    let cluster_of: Vec<u32> = cluster_of
+        .into_iter()
+        .map(|c| alias[c as usize] as u32)
+        .collect();
     // Templates by count, then text; each line's template.
-    let mut rank: Vec<usize> = (0..clusters.len()).collect();
+    let mut rank: Vec<usize> = (0..clusters.len()).filter(|&c| alias[c] == c).collect();
     let texts: Vec<String> = clusters.iter().map(|c| c.tokens.join(" ")).collect();
     rank.sort_by(|&a, &b| {
         clusters[b]
@@ -349,6 +368,54 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
         .map(|s| position[cluster_of[s as usize] as usize])
         .collect();
     Mined { templates, lines }
+}
+
+/// Merges the clusters alike but for one word into one, that word `<*>`, where at least
+/// [`MANY_WORDS`] of them are; returns each cluster's surviving cluster.
+fn merge_words(clusters: &mut [Cluster]) -> Vec<usize> {
+    let mut alias: Vec<usize> = (0..clusters.len()).collect();
+    let longest = clusters.iter().map(|c| c.tokens.len()).max().unwrap_or(0);
+    for p in 0..longest {
+        // Live clusters by length and every token but the p-th, in cluster order.
+        let mut alike: std::collections::BTreeMap<(usize, String), Vec<usize>> =
+            std::collections::BTreeMap::new();
+        for (i, c) in clusters.iter().enumerate() {
+            let word = c.tokens.get(p).is_some_and(|t| !t.contains(WILDCARD));
+            if alias[i] != i || !word {
+                continue;
+            }
+            let mut key = String::new();
+            for (k, t) in c.tokens.iter().enumerate() {
+                if k != p {
+                    key.push_str(t);
+                }
+                key.push(' ');
+            }
+            alike.entry((c.tokens.len(), key)).or_default().push(i);
+        }
+        for group in alike.into_values().filter(|g| g.len() >= MANY_WORDS) {
+            let target = group[0];
+            clusters[target].tokens[p] = WILDCARD.to_string();
+            for &o in &group[1..] {
+                alias[o] = target;
+                let (count, example) = (clusters[o].count, clusters[o].example.clone());
+                let t = &mut clusters[target];
+                t.count += count;
+                if example.0 < t.example.0 {
+                    t.example = example;
+                }
+            }
+        }
+    }
+    // A cluster merged into one that was merged later ends at the last.
+    for i in 0..alias.len() {
+        let mut a = alias[i];
+        while alias[a] != a {
+            a = alias[a];
+        }
+        alias[i] = a;
+    }
+    alias
 }
 
 #[cfg(test)]
@@ -401,25 +468,41 @@ mod tests {
 
     #[test]
     fn shapes_that_differ_in_a_word_merge_and_others_do_not() {
-        let text = "user alice logged in from web\n\
-                    user bob logged in from web\n\
-                    user carol logged in from web\n\
-                    disk sda1 is full\n\
-                    cache miss for key 7\n\
-                    connection refused by upstream\n";
-        let m = mined(text, 1 << 20);
+        let users = [
+            "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+        ];
+        let mut text = String::new();
+        for u in users {
+            text.push_str(&format!("user {u} logged in from web\n"));
+        }
+        for state in ["Started", "Paused", "Stopped"] {
+            text.push_str(&format!("VM {state} (Lifecycle Event)\n"));
+        }
+        text.push_str(
+            "disk sda1 is full\n\
+             disk nvme0n1 is full\n\
+             connection refused by upstream\n",
+        );
+        let m = mined(&text, 1 << 20);
         let t: Vec<&str> = m.templates.iter().map(|t| t.template.as_str()).collect();
         assert_eq!(
             t[0], "user <*> logged in from web",
-            "names that vary merge: {t:?}"
+            "ten names at one place are a variable: {t:?}"
         );
-        assert_eq!(m.templates[0].count, 3);
+        assert_eq!(m.templates[0].count, 10);
         assert_eq!(m.templates[0].example, "user alice logged in from web");
-        assert!(t.contains(&"disk <*> is full"), "{t:?}");
+        assert!(t.contains(&"disk <*> is full"), "values merge: {t:?}");
+        for state in ["Started", "Paused", "Stopped"] {
+            let want = format!("VM {state} (Lifecycle Event)");
+            assert!(
+                t.contains(&want.as_str()),
+                "a few words are templates of their own: {t:?}"
+            );
+        }
         assert!(t.contains(&"connection refused by upstream"), "{t:?}");
-        assert_eq!(m.templates.len(), 4, "{t:?}");
-        assert_eq!(m.lines.len(), 6);
-        assert_eq!(&m.lines[..3], &[0, 0, 0]);
+        assert_eq!(m.templates.len(), 6, "{t:?}");
+        assert_eq!(m.lines.len(), 16);
+        assert_eq!(&m.lines[..10], &[0; 10]);
     }
 
     #[test]
