@@ -327,6 +327,9 @@ pub struct TemplatesArgs {
     /// Mine each line whole: do not leave out its leading time.
     #[arg(long)]
     pub keep_time: bool,
+    /// Worker threads (default: all CPUs). The result never depends on it.
+    #[arg(long, short = 'j', value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,

@@ -426,7 +426,11 @@ fn run_templates(args: cli::TemplatesArgs) -> anyhow::Result<Exit> {
             _ => &[][..],
         })
         .collect();
-    let mined = faultline::templates::mine(&texts, 1 << 20, !args.keep_time);
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let mined = faultline::templates::mine_on(&texts, threads, !args.keep_time);
     let redactor = faultline::redact::Redactor::builtin();
     let csv_field = |s: &str| match s.contains([',', '"', '\n', '\r']) {
         true => format!("\"{}\"", s.replace('"', "\"\"")),

@@ -262,3 +262,24 @@ fn many_small_files_give_identical_json() {
     assert_eq!(report["input"]["files"], n);
     assert!(sig(&report, "websocket-not-accepted").is_some());
 }
+
+#[test]
+fn templates_and_their_ids_do_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough copies of the samples that the input is cut into several chunks.
+    let p = corpus_of(dir.path(), 400);
+    let run = |threads: &str| {
+        let out = faultline()
+            .args(["templates", "--per-line", "-j", threads])
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let one = run("1");
+    assert!(one.len() > 1 << 20, "{} bytes", one.len());
+    for threads in ["2", "3", "8"] {
+        assert!(run(threads) == one, "-j {threads} differs from -j 1");
+    }
+}

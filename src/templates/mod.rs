@@ -26,61 +26,76 @@ const SIMILARITY: f64 = 0.5;
 /// (user names); fewer are kept apart (states: `VM Started`, `VM Paused`).
 const MANY_WORDS: usize = 10;
 
+/// Byte classes of [`mask`]: a space, a byte of a compound word (letters, `.`, `-`, `_`), a
+/// digit, anything else (punctuation and every byte of a non-ASCII character).
+const SPACE: u8 = 0;
+const OTHER: u8 = 1;
+const WORD: u8 = 2;
+const DIGIT: u8 = 3;
+
+static CLASS: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = match b as u8 {
+            b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c => SPACE,
+            b'0'..=b'9' => DIGIT,
+            b'a'..=b'z' | b'A'..=b'Z' | b'.' | b'-' | b'_' => WORD,
+            _ => OTHER,
+        };
+        b += 1;
+    }
+    t
+};
+
 /// Appends the masked form of `msg` to `out` (see the module's documentation).
 ///
-/// Byte by byte: words are ASCII, so every cut falls on a character boundary, and the
-/// rest of the text (punctuation, any non-ASCII character) is copied as it is.
+/// One pass over the bytes with a class table: words are ASCII, so every cut falls on a
+/// character boundary, and the rest of the text (punctuation, any non-ASCII character) is
+/// copied as it is.
 pub fn mask(msg: &str, out: &mut String) {
     let b = msg.as_bytes();
-    let space = |c: u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c);
-    let mut i = 0;
-    let mut first = true;
+    let (mut i, mut started, mut space) = (0, false, false);
     while i < b.len() {
-        while i < b.len() && space(b[i]) {
+        let start = i;
+        let class = CLASS[b[i] as usize];
+        if class == SPACE {
+            space = started;
             i += 1;
+            continue;
         }
-        if i == b.len() {
-            break;
-        }
-        if !first {
-            out.push(' ');
-        }
-        first = false;
-        let end = b[i..]
-            .iter()
-            .position(|&c| space(c))
-            .map_or(b.len(), |n| i + n);
-        while i < end {
-            let run = b[i..end].iter().position(|&c| is_word(c) != is_word(b[i]));
-            let stop = run.map_or(end, |n| i + n);
-            if is_word(b[i]) {
-                // A sentence's `.` (or a trailing `-`, `_`) is punctuation, not the word's.
-                let word = msg[i..stop].trim_end_matches(['.', '-', '_']);
-                let stop = i + word.len().max(1);
-                mask_word(&msg[i..stop], out);
-                i = stop;
-            } else {
-                out.push_str(&msg[i..stop]);
-                i = stop;
+        let mut digit = false;
+        if class == OTHER {
+            while i < b.len() && CLASS[b[i] as usize] == OTHER {
+                i += 1;
             }
+        } else {
+            while i < b.len() && CLASS[b[i] as usize] >= WORD {
+                digit |= CLASS[b[i] as usize] == DIGIT;
+                i += 1;
+            }
+            // A sentence's `.` (or a trailing `-`, `_`) is punctuation, not the word's: it is
+            // read again as a word of its own.
+            while i > start + 1 && matches!(b[i - 1], b'.' | b'-' | b'_') {
+                i -= 1;
+            }
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        started = true;
+        match digit {
+            true => mask_word(&msg[start..i], out),
+            false => out.push_str(&msg[start..i]),
         }
     }
 }
 
-/// A character of a compound word: letters, digits and the `.`, `-`, `_` that join them
-/// (`10.0.0.7`, `msra-sa-41`, `attempt_1445_m_000001`).
-fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')
-}
-
-/// Appends a compound word, masked when it holds a digit: its leading `name_` parts kept
+/// Appends a compound word that holds a digit, masked: its leading `name_` parts kept
 /// (`attempt_<*>`, `blk_<*>`), the rest one `<*>` (a number, an address, a host name with a
 /// number, an id).
 fn mask_word(word: &str, out: &mut String) {
-    if !word.bytes().any(|b| b.is_ascii_digit()) {
-        out.push_str(word);
-        return;
-    }
     let mut keep = 0;
     for (i, _) in word.match_indices('_') {
         let part = &word[keep..i];
@@ -254,6 +269,14 @@ fn agreeing(cluster: &[String], shape: &[&str]) -> usize {
         .zip(shape)
         .filter(|(c, s)| c.as_str() != WILDCARD && c.as_str() == **s)
         .count()
+}
+
+/// [`mine`] on `threads` threads, in chunks sized from the input (as `analyze` sizes them):
+/// the result is the same for any thread count.
+pub fn mine_on(texts: &[&[u8]], threads: usize, strip_time: bool) -> Mined {
+    let len: usize = texts.iter().map(|t| t.len()).sum();
+    let chunk = (len / (threads.max(1) * 8)).clamp(256 << 10, 16 << 20);
+    crate::on_pool(threads, || mine(texts, chunk, strip_time))
 }
 
 /// Mines the templates of the lines of `texts` (one after the other; invalid UTF-8 read
