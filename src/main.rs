@@ -436,6 +436,19 @@ fn run_templates(args: cli::TemplatesArgs) -> anyhow::Result<Exit> {
         true => format!("\"{}\"", s.replace('"', "\"\"")),
         false => s.to_string(),
     };
+    // `error 3, info 1`: the levels, most lines first.
+    let levels = |t: &faultline::templates::Template| {
+        let mut l: Vec<(&String, &u64)> = t.levels.iter().filter(|(k, _)| *k != "-").collect();
+        l.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        match l.is_empty() {
+            true => "-".to_string(),
+            false => l
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    };
     // Templates are shared, and a constant token can be a secret: redacted once each.
     let mut templates = mined.templates;
     for t in &mut templates {
@@ -456,23 +469,43 @@ fn run_templates(args: cli::TemplatesArgs) -> anyhow::Result<Exit> {
                 out.push('\n');
             }
             OutFormat::Csv => {
-                out.push_str("template_id,count,template,example\n");
+                out.push_str("template_id,count,levels,first_seen,last_seen,template,example\n");
                 for t in &templates {
                     let _ = writeln!(
                         out,
-                        "{},{},{},{}",
+                        "{},{},{},{},{},{},{}",
                         t.id,
                         t.count,
+                        csv_field(&levels(t)),
+                        t.first_seen.as_deref().unwrap_or(""),
+                        t.last_seen.as_deref().unwrap_or(""),
                         csv_field(&t.template),
                         csv_field(&t.example)
                     );
                 }
             }
             OutFormat::Table => {
-                let _ = writeln!(out, "{:<8}  {:>9}  template", "id", "lines");
+                let short = |v: &Option<String>| {
+                    v.as_deref().map_or("-".to_string(), |t| {
+                        t.get(..19).unwrap_or(t).replace('T', " ")
+                    })
+                };
+                let _ = writeln!(
+                    out,
+                    "{:<8}  {:>9}  {:<16}  {:<19}  {:<19}  template",
+                    "id", "lines", "levels", "first seen", "last seen"
+                );
                 for t in &templates {
                     let line = faultline::framing::printable(&t.template);
-                    let _ = writeln!(out, "{:<8}  {:>9}  {line}", t.id, t.count);
+                    let _ = writeln!(
+                        out,
+                        "{:<8}  {:>9}  {:<16}  {:<19}  {:<19}  {line}",
+                        t.id,
+                        t.count,
+                        levels(t),
+                        short(&t.first_seen),
+                        short(&t.last_seen)
+                    );
                 }
                 let _ = writeln!(
                     out,

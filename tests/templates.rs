@@ -6,13 +6,13 @@ fn log() -> String {
     let mut s = String::new();
     for i in 0..30 {
         s.push_str(&format!(
-            "2025-01-10 08:{:02}:00,000 payment provider returned 502 for order {}\n",
+            "2025-01-10 08:{:02}:00,000 ERROR payment provider returned 502 for order {}\n",
             i,
             1000 + i
         ));
         if i % 3 == 0 {
             s.push_str(&format!(
-                "2025-01-10 08:{i:02}:30,000 worker {} restarted\n",
+                "2025-01-10 08:{i:02}:30,000 [INFO] worker {} restarted\n",
                 // Ten names: a variable (three would be three templates).
                 [
                     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota",
@@ -44,11 +44,15 @@ fn templates_are_listed_and_each_line_has_one() {
     let list = v.as_array().unwrap();
     assert_eq!(
         list[0]["template"],
-        "payment provider returned <*> for order <*>"
+        "ERROR payment provider returned <*> for order <*>"
     );
     assert_eq!(list[0]["count"], 30);
-    assert_eq!(list[1]["template"], "worker <*> restarted");
+    assert_eq!(list[0]["levels"], serde_json::json!({"error": 30}));
+    assert_eq!(list[0]["first_seen"], "2025-01-10T08:00:00.000Z");
+    assert_eq!(list[0]["last_seen"], "2025-01-10T08:29:00.000Z");
+    assert_eq!(list[1]["template"], "[INFO] worker <*> restarted");
     assert_eq!(list[1]["count"], 10);
+    assert_eq!(list[1]["levels"], serde_json::json!({"info": 10}));
     // A constant token that is a secret is redacted, in the template and its example.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("hunter2pw"), "{text}");
@@ -66,7 +70,7 @@ fn templates_are_listed_and_each_line_has_one() {
     let id = list[0]["id"].as_str().unwrap();
     assert_eq!(
         rows[1],
-        format!("1,{id},payment provider returned <*> for order <*>")
+        format!("1,{id},ERROR payment provider returned <*> for order <*>")
     );
     // The same ids from stdin, and with every line's time kept the time is masked too.
     let out = faultline()
@@ -82,7 +86,7 @@ fn templates_are_listed_and_each_line_has_one() {
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("<*> <*>:<*>:<*>,<*> payment provider returned"),
+        text.contains("<*> <*>:<*>:<*>,<*> ERROR payment provider returned"),
         "{text}"
     );
 }
@@ -104,6 +108,12 @@ fn an_unreadable_input_is_named_and_the_rest_is_mined() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         table.contains("payment provider returned <*> for order <*>"),
+        "{table}"
+    );
+    // Levels and times in the table.
+    assert!(table.contains("error 30  "), "{table}");
+    assert!(
+        table.contains("2025-01-10 08:00:00  2025-01-10 08:29:00"),
         "{table}"
     );
     assert!(table.contains("over 41 line(s)"), "{table}");

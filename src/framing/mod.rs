@@ -19,7 +19,9 @@ pub(crate) use framer::pairs;
 pub use framer::{frame_chunk, Carry, ChunkOutput, Stitcher};
 pub use json::{expand_json, expand_json_with, JsonRecord};
 pub use layout::{detect, learn_prefix, Layout, Prefix, UnwrapStats, Unwrapper, YearHint};
-pub use time::{format_rfc3339, strip_leading_time, Nanos, TimeParser, TimeWindow};
+pub use time::{
+    format_rfc3339, split_leading_time, strip_leading_time, Nanos, TimeParser, TimeWindow,
+};
 
 /// A prefilter match in a chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

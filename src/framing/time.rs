@@ -359,17 +359,22 @@ pub fn format_rfc3339(t: Nanos) -> String {
 /// The first line of a record without its leading timestamp (`2025-01-10 10:31:22,123`,
 /// RFC 3339, `[2025-01-10 10:31:22 +0000]`).
 pub fn strip_leading_time<'a>(text: &'a [u8], tp: &mut TimeParser) -> &'a [u8] {
-    if let Some((_, n)) = tp.parse_iso(text) {
-        return &text[n..];
+    split_leading_time(text, tp).1
+}
+
+/// The leading timestamp of a line (as [`strip_leading_time`] reads it), and the rest.
+pub fn split_leading_time<'a>(text: &'a [u8], tp: &mut TimeParser) -> (Option<Nanos>, &'a [u8]) {
+    if let Some((t, n)) = tp.parse_iso(text) {
+        return (Some(t), &text[n..]);
     }
     if text.first() == Some(&b'[') {
-        if let Some((_, n)) = tp.parse_iso(&text[1..]) {
+        if let Some((t, n)) = tp.parse_iso(&text[1..]) {
             if text.get(n + 1) == Some(&b']') {
-                return &text[n + 2..];
+                return (Some(t), &text[n + 2..]);
             }
         }
     }
-    text
+    (None, text)
 }
 
 /// A half-open time window `[since, until)`; an open end is `None`.

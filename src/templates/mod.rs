@@ -13,8 +13,12 @@
 //! templates, and their ids (a hash of the template's text), are the same for any thread
 //! count or chunk size.
 
+use std::collections::BTreeMap;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
+
+use crate::framing::Nanos;
 
 /// The mask of a variable token.
 pub const WILDCARD: &str = "<*>";
@@ -140,6 +144,12 @@ pub struct Template {
     pub template: String,
     /// Lines it covers.
     pub count: u64,
+    /// Its lines by level (`-`: none found in the line's first tokens).
+    pub levels: BTreeMap<String, u64>,
+    /// Its earliest line's time, RFC 3339 UTC (lines without a leading time have none).
+    pub first_seen: Option<String>,
+    /// Its latest line's time.
+    pub last_seen: Option<String>,
     /// Its first line in the input, as written.
     pub example: String,
 }
@@ -153,11 +163,36 @@ pub struct Mined {
     pub lines: Vec<u32>,
 }
 
-/// One chunk's lines masked: its distinct shapes in order of first appearance, with their
-/// count and first line, and each line's shape.
+/// One distinct masked line: how many lines, its first line, their first and last time.
+struct Shape {
+    text: String,
+    count: u64,
+    example: String,
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+}
+
+impl Shape {
+    fn see(&mut self, count: u64, first: Option<Nanos>, last: Option<Nanos>) {
+        self.count += count;
+        self.first = min_time(self.first, first);
+        self.last = self.last.max(last);
+    }
+}
+
+/// The earlier of two times, either missing.
+fn min_time(a: Option<Nanos>, b: Option<Nanos>) -> Option<Nanos> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        _ => a.or(b),
+    }
+}
+
+/// One chunk's lines masked: its distinct shapes in order of first appearance, and each
+/// line's shape.
 struct Shapes {
     index: FxHashMap<String, u32>,
-    shapes: Vec<(String, u64, String)>,
+    shapes: Vec<Shape>,
     lines: Vec<u32>,
 }
 
@@ -171,12 +206,10 @@ fn shapes_of(chunk: &str, strip_time: bool) -> Shapes {
     let mut tp = crate::framing::TimeParser::new();
     for line in chunk.lines() {
         buf.clear();
+        let (time, rest) = crate::framing::split_leading_time(line.as_bytes(), &mut tp);
         let msg = match strip_time {
-            true => {
-                let rest = crate::framing::strip_leading_time(line.as_bytes(), &mut tp);
-                // The time ends at an ASCII byte, so the rest starts at a character.
-                &line[line.len() - rest.len()..]
-            }
+            // The time ends at an ASCII byte, so the rest starts at a character.
+            true => &line[line.len() - rest.len()..],
             false => line,
         };
         mask(msg, &mut buf);
@@ -185,11 +218,17 @@ fn shapes_of(chunk: &str, strip_time: bool) -> Shapes {
             None => {
                 let i = s.shapes.len() as u32;
                 s.index.insert(buf.clone(), i);
-                s.shapes.push((buf.clone(), 0, line.to_string()));
+                s.shapes.push(Shape {
+                    text: buf.clone(),
+                    count: 0,
+                    example: line.to_string(),
+                    first: None,
+                    last: None,
+                });
                 i
             }
         };
-        s.shapes[i as usize].1 += 1;
+        s.shapes[i as usize].see(1, time, time);
         s.lines.push(i);
     }
     s
@@ -250,6 +289,75 @@ struct Cluster {
     count: u64,
     /// The first line of its earliest shape: (shape's first appearance, line).
     example: (u32, String),
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+    /// Lines by level.
+    levels: BTreeMap<&'static str, u64>,
+}
+
+impl Cluster {
+    fn new(tokens: Vec<String>, si: u32, shape: &Shape, level: Option<&'static str>) -> Cluster {
+        let mut c = Cluster {
+            tokens,
+            count: 0,
+            example: (si, shape.example.clone()),
+            first: None,
+            last: None,
+            levels: BTreeMap::new(),
+        };
+        c.absorb(si, shape, level);
+        c
+    }
+
+    /// Counts the lines of shape `si` in.
+    fn absorb(&mut self, si: u32, shape: &Shape, level: Option<&'static str>) {
+        self.count += shape.count;
+        self.first = min_time(self.first, shape.first);
+        self.last = self.last.max(shape.last);
+        *self.levels.entry(level.unwrap_or("-")).or_insert(0) += shape.count;
+        if si < self.example.0 {
+            self.example = (si, shape.example.clone());
+        }
+    }
+
+    /// Counts the lines of cluster `o` in.
+    fn take(&mut self, o: &Cluster) {
+        self.count += o.count;
+        self.first = min_time(self.first, o.first);
+        self.last = self.last.max(o.last);
+        for (l, n) in &o.levels {
+            *self.levels.entry(l).or_insert(0) += n;
+        }
+        if o.example.0 < self.example.0 {
+            self.example = o.example.clone();
+        }
+    }
+}
+
+/// The level a line's leading tokens name: an upper-case level word (`ERROR`, `[WARN]`,
+/// `- INFO -`) or `level=...` (any case), as `debug`, `info`, `warning`, `error` or
+/// `critical`.
+fn level_of(tokens: &[&str]) -> Option<&'static str> {
+    for t in tokens.iter().take(8) {
+        let (word, any_case) = match t.strip_prefix("level=") {
+            Some(v) => (v, true),
+            None => (*t, false),
+        };
+        let word = word.trim_matches(|c: char| !c.is_ascii_alphabetic());
+        if !any_case && !word.bytes().all(|b| b.is_ascii_uppercase()) {
+            continue;
+        }
+        let level = match word.to_ascii_uppercase().as_str() {
+            "TRACE" | "DEBUG" => "debug",
+            "INFO" | "NOTICE" => "info",
+            "WARN" | "WARNING" => "warning",
+            "ERROR" | "ERR" | "SEVERE" => "error",
+            "CRITICAL" | "CRIT" | "FATAL" | "ALERT" | "EMERG" | "PANIC" => "critical",
+            _ => continue,
+        };
+        return Some(level);
+    }
+    None
 }
 
 /// Whether `shape` may join the cluster: where they differ, one side holds a value (a word
@@ -293,18 +401,24 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
         .collect();
     // The shapes of the whole input, in order of first appearance.
     let mut index: FxHashMap<&str, u32> = FxHashMap::default();
-    let mut shapes: Vec<(&str, u64, &str)> = Vec::new();
+    let mut shapes: Vec<Shape> = Vec::new();
     let mut lines: Vec<u32> = Vec::with_capacity(parts.iter().map(|p| p.lines.len()).sum());
     for p in &parts {
         let global: Vec<u32> = p
             .shapes
             .iter()
-            .map(|(s, n, first)| {
-                let i = *index.entry(s.as_str()).or_insert_with(|| {
-                    shapes.push((s.as_str(), 0, first.as_str()));
+            .map(|s| {
+                let i = *index.entry(s.text.as_str()).or_insert_with(|| {
+                    shapes.push(Shape {
+                        text: s.text.clone(),
+                        count: 0,
+                        example: s.example.clone(),
+                        first: None,
+                        last: None,
+                    });
                     shapes.len() as u32 - 1
                 });
-                shapes[i as usize].1 += n;
+                shapes[i as usize].see(s.count, s.first, s.last);
                 i
             })
             .collect();
@@ -315,15 +429,16 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
     let mut order: Vec<u32> = (0..shapes.len() as u32).collect();
     order.sort_by(|&a, &b| {
         let (sa, sb) = (&shapes[a as usize], &shapes[b as usize]);
-        sb.1.cmp(&sa.1).then_with(|| sa.0.cmp(sb.0))
+        sb.count.cmp(&sa.count).then_with(|| sa.text.cmp(&sb.text))
     });
     let mut clusters: Vec<Cluster> = Vec::new();
     // Clusters by token count and first token.
     let mut by_key: FxHashMap<(usize, &str), Vec<usize>> = FxHashMap::default();
     let mut cluster_of = vec![0u32; shapes.len()];
     for &si in &order {
-        let (text, count, first) = shapes[si as usize];
-        let tokens: Vec<&str> = text.split(' ').collect();
+        let shape = &shapes[si as usize];
+        let tokens: Vec<&str> = shape.text.split(' ').collect();
+        let level = level_of(&tokens);
         let key = (tokens.len(), "");
         let best = by_key.get(&key).and_then(|cands| {
             cands
@@ -341,18 +456,12 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
                         *t = merge_token(t, s);
                     }
                 }
-                cl.count += count;
-                if si < cl.example.0 {
-                    cl.example = (si, first.to_string());
-                }
+                cl.absorb(si, shape, level);
                 c
             }
             None => {
-                clusters.push(Cluster {
-                    tokens: tokens.iter().map(|t| t.to_string()).collect(),
-                    count,
-                    example: (si, first.to_string()),
-                });
+                let tokens = tokens.iter().map(|t| t.to_string()).collect();
+                clusters.push(Cluster::new(tokens, si, shape, level));
                 by_key.entry(key).or_default().push(clusters.len() - 1);
                 clusters.len() - 1
             }
@@ -383,6 +492,13 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
             id: template_id(&texts[c]),
             template: texts[c].clone(),
             count: clusters[c].count,
+            levels: clusters[c]
+                .levels
+                .iter()
+                .map(|(l, n)| (l.to_string(), *n))
+                .collect(),
+            first_seen: clusters[c].first.map(crate::framing::format_rfc3339),
+            last_seen: clusters[c].last.map(crate::framing::format_rfc3339),
             example: clusters[c].example.1.clone(),
         })
         .collect();
@@ -421,12 +537,9 @@ fn merge_words(clusters: &mut [Cluster]) -> Vec<usize> {
             clusters[target].tokens[p] = WILDCARD.to_string();
             for &o in &group[1..] {
                 alias[o] = target;
-                let (count, example) = (clusters[o].count, clusters[o].example.clone());
-                let t = &mut clusters[target];
-                t.count += count;
-                if example.0 < t.example.0 {
-                    t.example = example;
-                }
+                // A group lists its clusters in order: the target comes first.
+                let (a, b) = clusters.split_at_mut(o);
+                a[target].take(&b[0]);
             }
         }
     }
@@ -483,6 +596,19 @@ mod tests {
         // A word with no digit is no value, whatever its shape.
         assert_eq!(masked("GET /api/users ERROR"), "GET /api/users ERROR");
         assert_eq!(masked("a,b: c"), "a,b: c");
+    }
+
+    #[test]
+    fn a_level_is_an_upper_case_word_or_a_level_field() {
+        let level = |s: &str| level_of(&s.split(' ').collect::<Vec<_>>());
+        assert_eq!(level("- uvicorn.error - ERROR - Exception"), Some("error"));
+        assert_eq!(level("[WARN] disk almost full"), Some("warning"));
+        assert_eq!(level("level=info msg=started"), Some("info"));
+        assert_eq!(level("FATAL: out of memory"), Some("critical"));
+        // A word in a sentence is no level; nor is one far into the line.
+        assert_eq!(level("connection error while reading"), None);
+        assert_eq!(level("a b c d e f g h ERROR"), None);
+        assert_eq!(level("INFORMATION follows"), None);
     }
 
     fn mined(text: &str, chunk: usize) -> Mined {
