@@ -26,8 +26,111 @@ impl Frame {
         !(f.starts_with('<')
             || has("/site-packages/", "\\site-packages\\")
             || has("/dist-packages/", "\\dist-packages\\")
-            || is_stdlib(f))
+            || is_stdlib(f)
+            || is_foreign_library(f, &self.function))
     }
+}
+
+/// A frame of another runtime's library: Node's `node_modules` and internals, Ruby's gems
+/// and standard library, the JVM's and .NET's runtime and the frameworks their package
+/// managers install (named by package, as their frames carry no directory).
+fn is_foreign_library(file: &str, function: &str) -> bool {
+    const JVM: [&str; 14] = [
+        "java.",
+        "javax.",
+        "jdk.",
+        "sun.",
+        "com.sun.",
+        "kotlin.",
+        "kotlinx.",
+        "scala.",
+        "org.springframework.",
+        "org.apache.",
+        "io.netty.",
+        "com.fasterxml.",
+        "org.hibernate.",
+        "reactor.",
+    ];
+    let jvm = [".java", ".kt", ".scala"].iter().any(|e| file.ends_with(e));
+    file.contains("/node_modules/")
+        || file.starts_with("node:")
+        || file.starts_with("internal/")
+        || file.contains("/gems/")
+        || file.contains("/lib/ruby/")
+        || (jvm && JVM.iter().any(|p| function.starts_with(p)))
+        || function.starts_with("System.")
+        || function.starts_with("Microsoft.")
+}
+
+/// A frame line of another runtime, innermost first as they print them:
+/// - JVM: `at com.example.Svc.total(Svc.java:88)` (a `~[app.jar]` suffix allowed);
+/// - Node.js: `at getUser (/app/src/users.js:14:22)`, `at /app/src/routes.js:40:5`;
+/// - .NET: `at App.Svc.Total() in /app/Svc.cs:line 42`;
+/// - Ruby: `from /app/lib/x.rb:12:in 'run'` (and the first line, `/app/x.rb:3:in 'f': ...`).
+fn parse_foreign_frame(line: &str) -> Option<Frame> {
+    let t = line.trim_start();
+    let frame = |file: &str, line: u32, function: &str| {
+        (!file.is_empty() && line > 0).then(|| Frame {
+            file: file.to_string(),
+            line,
+            function: function.to_string(),
+            code: String::new(),
+        })
+    };
+    let number = |s: &str| -> Option<u32> {
+        let d = s.bytes().take_while(u8::is_ascii_digit).count();
+        s[..d].parse().ok()
+    };
+    if let Some(rest) = t.strip_prefix("at ") {
+        // .NET: `FUNC(ARGS) in FILE:line N`.
+        if let Some((func, place)) = rest.rsplit_once(" in ") {
+            if let Some((file, n)) = place.rsplit_once(":line ") {
+                return frame(file, number(n)?, func);
+            }
+        }
+        // Node.js: `FUNC (FILE:LINE:COL)` or `FILE:LINE:COL`.
+        let (func, place) = match rest.strip_suffix(')').and_then(|r| r.rsplit_once(" (")) {
+            Some((func, place)) => (func, place),
+            None if !rest.contains('(') => ("<anonymous>", rest),
+            None => ("", ""),
+        };
+        if let Some((head, _col)) = place.rsplit_once(':') {
+            if let Some((file, n)) = head.rsplit_once(':') {
+                if let Some(n) = number(n).filter(|_| n.bytes().all(|b| b.is_ascii_digit())) {
+                    return frame(file, n, func);
+                }
+            }
+        }
+        // JVM: `FUNC(FILE:LINE)`, maybe followed by ` ~[...]`.
+        let open = rest.find('(')?;
+        let close = open + rest[open..].find(')')?;
+        let (file, n) = rest[open + 1..close].rsplit_once(':')?;
+        return frame(file, number(n)?, &rest[..open]);
+    }
+    // Ruby: `[from ]FILE:LINE:in 'FUNC'` (or a backquote before the name).
+    let r = t.strip_prefix("from ").unwrap_or(t);
+    let at = r.find(":in ")?;
+    let (file, n) = r[..at].rsplit_once(':')?;
+    let func = r[at + 4..].trim_start_matches(['`', '\'']);
+    let func = &func[..func.find('\'')?];
+    frame(file, number(n)?, func)
+}
+
+/// Ruby's first line: `FILE:LINE:in 'FUNC': MESSAGE (TYPE)`; its type and message.
+fn ruby_exception(line: &str) -> Option<(String, String)> {
+    let t = line.trim();
+    let rest = t.strip_suffix(')')?;
+    let (head, ty) = rest.rsplit_once(" (")?;
+    if !ty.starts_with(|c: char| c.is_ascii_uppercase())
+        || !ty
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_')
+    {
+        return None;
+    }
+    let at = head.find(":in ")?;
+    let msg = head[at..].split_once("': ").map(|(_, m)| m)?;
+    Some((ty.to_string(), msg.to_string()))
 }
 
 /// `.../lib/python3.11/...`, `.../lib/pypy...`, or Windows' `...\Lib\...`.
@@ -110,7 +213,7 @@ pub fn shape<S: AsRef<str>>(lines: &[S]) -> Shape {
     let mut in_exc = false;
     // Inside an exception group (Python 3.11+), whose lines carry `|` and `+-` gutters.
     let mut group = false;
-    for raw in lines {
+    for &raw in &lines {
         let mut line = raw.trim_end_matches(['\r', '\n']);
         if group {
             let t = line.trim_start();
@@ -182,7 +285,31 @@ pub fn shape<S: AsRef<str>>(lines: &[S]) -> Shape {
             sh.message.push(line.to_string());
         }
     }
-    if sh.exception_type.is_none() && sh.frames.is_empty() {
+    let python = !sh.frames.is_empty();
+    if !python {
+        // Another runtime's trace: the thrown exception's frames, up to its cause (JVM's
+        // `Caused by:`, .NET's inner exception), outermost first as Python prints them.
+        let mut seen = false;
+        for l in &lines {
+            let t = l.trim_start();
+            if seen && (t.starts_with("Caused by:") || t.starts_with("--- End of inner")) {
+                break;
+            }
+            if let Some(f) = parse_foreign_frame(l) {
+                if sh.frames.is_empty() {
+                    if let Some((ty, msg)) = ruby_exception(l) {
+                        sh.exception_type = Some(ty);
+                        sh.exception_message = Some(msg);
+                        sh.exception = vec![l.to_string()];
+                    }
+                }
+                sh.frames.push(f);
+                seen = true;
+            }
+        }
+        sh.frames.reverse();
+    }
+    if sh.exception_type.is_none() && !python {
         // No traceback: a bare exception line (`KeyError: 'x'`) or a log line ending in one
         // (`... - ERROR - RuntimeError: boom`) still names an exception.
         for m in &sh.message {
@@ -357,6 +484,93 @@ mod tests {
         );
         assert_eq!(parse_frame("  File \"/x.py\", line , in f"), None);
         assert_eq!(parse_frame("    x = 1"), None);
+    }
+
+    #[test]
+    fn other_runtimes_traces_give_their_innermost_application_frame() {
+        let app = |lines: &[&str]| {
+            let sh = shape(lines);
+            let f = sh.app_frame().cloned();
+            (sh.exception_type, f.map(|f| (f.file, f.line, f.function)))
+        };
+        let jvm = app(&[
+            "java.lang.IllegalStateException: order 42 has no lines",
+            "\tat java.util.Objects.requireNonNull(Objects.java:233)",
+            "\tat com.example.orders.OrderService.total(OrderService.java:88) ~[app.jar:1.0]",
+            "\tat com.example.orders.OrderController.get(OrderController.java:31)",
+            "\tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:897)",
+            "Caused by: java.lang.NullPointerException: lines is null",
+            "\tat com.example.orders.Order.lines(Order.java:12)",
+            "\t... 3 more",
+        ]);
+        assert_eq!(
+            jvm,
+            (
+                Some("java.lang.IllegalStateException".into()),
+                Some((
+                    "OrderService.java".into(),
+                    88,
+                    "com.example.orders.OrderService.total".into()
+                ))
+            )
+        );
+        let node = app(&[
+            "TypeError: Cannot read properties of undefined (reading 'id')",
+            "    at Object.get (/app/node_modules/lodash/get.js:10:3)",
+            "    at getUser (/app/src/users.js:14:22)",
+            "    at /app/src/routes.js:40:5",
+            "    at Layer.handle [as handle_request] (/app/node_modules/express/lib/router/layer.js:95:5)",
+            "    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)",
+        ]);
+        assert_eq!(
+            node,
+            (
+                Some("TypeError".into()),
+                Some(("/app/src/users.js".into(), 14, "getUser".into()))
+            )
+        );
+        let dotnet = app(&[
+            "System.InvalidOperationException: Sequence contains no elements",
+            "   at System.Linq.ThrowHelper.ThrowNoElementsException()",
+            "   at Shop.Orders.OrderService.Total(Int32 id) in /src/Shop/Orders/OrderService.cs:line 42",
+            "   at Shop.Api.OrdersController.Get(Int32 id) in /src/Shop/Api/OrdersController.cs:line 17",
+        ]);
+        assert_eq!(
+            dotnet,
+            (
+                Some("System.InvalidOperationException".into()),
+                Some((
+                    "/src/Shop/Orders/OrderService.cs".into(),
+                    42,
+                    "Shop.Orders.OrderService.Total(Int32 id)".into()
+                ))
+            )
+        );
+        let ruby = app(&[
+            "/app/lib/orders.rb:12:in 'total': undefined method 'sum' for nil (NoMethodError)",
+            "\tfrom /usr/local/bundle/gems/rack-3.0.8/lib/rack/builder.rb:4:in 'call'",
+            "\tfrom /app/app.rb:3:in '<main>'",
+        ]);
+        assert_eq!(
+            ruby,
+            (
+                Some("NoMethodError".into()),
+                Some(("/app/lib/orders.rb".into(), 12, "total".into()))
+            )
+        );
+        // Library frames only: no application frame. Text that reads `at ...` is no frame.
+        let lib = app(&[
+            "java.io.IOException: closed",
+            "\tat java.io.FileInputStream.read(FileInputStream.java:12)",
+        ]);
+        assert_eq!(lib.1, None);
+        for line in [
+            "retrying at 10:00 (after 3 attempts)",
+            "at least 3 workers (of 4) are busy",
+            "the run stopped at step 3",
+        ] {
+            assert_eq!(parse_foreign_frame(line), None, "{line}");
+        }
     }
 
     #[test]

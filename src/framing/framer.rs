@@ -67,6 +67,8 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) 
         (Kind::Indented, Idle) => Step::Start(Message),
         (Kind::Indented, p) => Step::Join(p),
         (Kind::Text, Traceback) => Step::Join(Exception),
+        // A JVM exception's cause goes on its record: `Caused by: ...` under its frames.
+        (Kind::Text, Message | Exception) if line.starts_with(b"Caused by: ") => Step::Join(phase),
         (Kind::Text, Exception) if validation && is_field_path(line) => Step::Join(Exception),
         // A header's message may go on over unindented lines (asyncio's `future: <Task ...>`
         // under `Task exception was never retrieved`, multi-line log messages), but a bare
@@ -618,6 +620,37 @@ DATABASE_URL
             .any(|r| r.ends_with("input_type=dict]") && r.starts_with("|Traceback")));
         assert_eq!(stats.lines, 21);
         assert_eq!(stats.blank, 0);
+    }
+
+    #[test]
+    fn a_jvm_exception_keeps_its_causes() {
+        let text = "\
+2025-01-10 08:31:40,117 ERROR [main] c.e.OrderService - request failed
+java.lang.IllegalStateException: order 42 has no lines
+\tat com.example.orders.OrderService.total(OrderService.java:88)
+Caused by: java.lang.NullPointerException: lines is null
+\tat com.example.orders.Order.lines(Order.java:12)
+\t... 3 more
+Caused by: a plain sentence after a record's end
+2025-01-10 08:31:41,000 INFO [main] c.e.OrderService - ok
+Caused by: this line starts no exception
+";
+        let (recs, _) = frame(text, 1 << 20);
+        // Header, the exception with its causes, the next header (whose message goes on over
+        // the unindented line under it, as any header's does).
+        assert_eq!(recs.len(), 3, "{recs:#?}");
+        assert!(recs
+            .iter()
+            .any(|r| r.starts_with("|java.lang.IllegalStateException")
+                && r.contains("Caused by: java.lang.NullPointerException")
+                && r.contains("\t... 3 more")));
+        assert!(recs
+            .iter()
+            .any(|r| r.starts_with("|2025-01-10 08:31:41,000 INFO")
+                && r.ends_with("Caused by: this line starts no exception")));
+        for chunk in 1..text.len() {
+            assert_eq!(frame(text, chunk).0, recs, "chunk {chunk}");
+        }
     }
 
     #[test]
