@@ -684,3 +684,75 @@ fn lines_that_are_not_one_request_are_all_counted() {
     let (_, r, _) = analyze_json(&[p.to_str().unwrap()]);
     assert_eq!(r["requests"]["count"], 80);
 }
+
+/// Exceptions of four runtimes, as their loggers print them after a header line: each is
+/// grouped by type, message shape and its innermost application frame.
+#[test]
+fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
+    let d = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for i in 0..3 {
+        log.push_str(&format!(
+            "2025-01-10 08:3{i}:40,117 ERROR [http-nio-8080-exec-{i}] c.e.OrderController - request failed\n\
+             java.lang.IllegalStateException: order {i} has no lines\n\
+             \tat java.util.Objects.requireNonNull(Objects.java:233)\n\
+             \tat com.example.orders.OrderService.total(OrderService.java:88)\n\
+             \tat org.springframework.web.servlet.FrameworkServlet.service(FrameworkServlet.java:897)\n\
+             Caused by: java.lang.NullPointerException: lines is null\n\
+             \tat com.example.orders.Order.lines(Order.java:12)\n\
+             \t... 3 more\n\
+             2025-01-10 08:3{i}:41,000 ERROR node request failed\n\
+             TypeError: Cannot read properties of undefined (reading 'id')\n    \
+             at getUser (/app/src/users.js:14:22)\n    \
+             at Layer.handle [as handle_request] (/app/node_modules/express/lib/router/layer.js:95:5)\n\
+             2025-01-10 08:3{i}:42,000 fail: Shop.Api[0] request failed\n\
+             System.InvalidOperationException: Sequence contains no elements\n   \
+             at System.Linq.ThrowHelper.ThrowNoElementsException()\n   \
+             at Shop.Orders.OrderService.Total(Int32 id) in /src/Shop/Orders/OrderService.cs:line 42\n\
+             2025-01-10 08:3{i}:43,000 ERROR ruby worker failed\n\
+             /app/lib/orders.rb:12:in 'total': undefined method 'sum' for nil (NoMethodError)\n\
+             \tfrom /usr/local/bundle/gems/rack-3.0.8/lib/rack/builder.rb:4:in 'call'\n\
+             2025-01-10 08:3{i}:44,000 INFO ok\n"
+        ));
+    }
+    let p = write(d.path(), "polyglot.log", &log);
+    let (code, report, err) = analyze_json(&[p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let groups: Vec<(String, u64, String)> = report["exceptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let l = &e["location"];
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["count"].as_u64().unwrap(),
+                format!(
+                    "{}:{} in {}",
+                    l["file"].as_str().unwrap_or("-"),
+                    l["line"],
+                    l["function"].as_str().unwrap_or("-")
+                ),
+            )
+        })
+        .collect();
+    let want = [
+        (
+            "java.lang.IllegalStateException",
+            "OrderService.java:88 in com.example.orders.OrderService.total",
+        ),
+        ("TypeError", "/app/src/users.js:14 in getUser"),
+        (
+            "System.InvalidOperationException",
+            "/src/Shop/Orders/OrderService.cs:42 in Shop.Orders.OrderService.Total(Int32 id)",
+        ),
+        ("NoMethodError", "/app/lib/orders.rb:12 in total"),
+    ];
+    for (ty, at) in want {
+        assert!(
+            groups.iter().any(|(t, n, l)| t == ty && *n == 3 && l == at),
+            "{ty} x3 at {at}: {groups:#?}"
+        );
+    }
+    assert_eq!(groups.len(), 4, "{groups:#?}");
+}

@@ -82,7 +82,8 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) 
     }
 }
 
-/// `SomeError: ...`, `pkg.mod.SomeException`, `KeyboardInterrupt`: a Python exception line.
+/// `SomeError: ...`, `pkg.mod.SomeException`, `KeyboardInterrupt`: a Python (or JVM, Node,
+/// .NET) exception line; or Ruby's `app.rb:3:in 'f': message (SomeError)`.
 fn looks_like_exception_line(line: &[u8]) -> bool {
     let name_len = line
         .iter()
@@ -90,9 +91,28 @@ fn looks_like_exception_line(line: &[u8]) -> bool {
         .count();
     let name = &line[..name_len];
     let rest = &line[name_len..];
-    if !(rest.is_empty() || rest.starts_with(b":")) {
+    let python = (rest.is_empty() || rest.starts_with(b":")) && exception_suffix(name);
+    python || is_ruby_exception_line(line)
+}
+
+/// Ruby's uncaught exception line: `FILE:LINE:in 'FUNC': MESSAGE (TYPE)`.
+fn is_ruby_exception_line(line: &[u8]) -> bool {
+    let Some(inner) = line.trim_ascii_end().strip_suffix(b")") else {
         return false;
-    }
+    };
+    let Some(open) = inner.windows(2).rposition(|w| w == b" (") else {
+        return false;
+    };
+    let name = &inner[open + 2..];
+    let ruby_name = name.first().is_some_and(u8::is_ascii_uppercase)
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b':' || *c == b'_');
+    ruby_name && exception_suffix(name) && memchr::memmem::find(&inner[..open], b":in ").is_some()
+}
+
+/// Whether a type name ends like an exception's (`Error`, `Exception`, ...).
+fn exception_suffix(name: &[u8]) -> bool {
     const SUFFIXES: [&[u8]; 9] = [
         b"Error",
         b"Exception",
@@ -620,6 +640,26 @@ DATABASE_URL
             .any(|r| r.ends_with("input_type=dict]") && r.starts_with("|Traceback")));
         assert_eq!(stats.lines, 21);
         assert_eq!(stats.blank, 0);
+    }
+
+    #[test]
+    fn exception_lines_of_python_and_ruby() {
+        for yes in [
+            "KeyError: 'x'",
+            "java.lang.IllegalStateException: no lines",
+            "/app/lib/orders.rb:12:in 'total': undefined method 'sum' for nil (NoMethodError)",
+            "app.rb:3:in `<main>': boom (Foo::BarError)",
+        ] {
+            assert!(looks_like_exception_line(yes.as_bytes()), "{yes}");
+        }
+        for no in [
+            "see the docs (Error)",
+            "request took 3s (slow)",
+            "/app/x.rb:3:in 'f': done (ok)",
+            "Caused by: a sentence",
+        ] {
+            assert!(!looks_like_exception_line(no.as_bytes()), "{no}");
+        }
     }
 
     #[test]
