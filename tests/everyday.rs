@@ -685,8 +685,8 @@ fn lines_that_are_not_one_request_are_all_counted() {
     assert_eq!(r["requests"]["count"], 80);
 }
 
-/// Exceptions of four runtimes, as their loggers print them after a header line: each is
-/// grouped by type, message shape and its innermost application frame.
+/// Exceptions of four runtimes, as their loggers print them after a header line, and a Go
+/// panic: each is grouped by type, message shape and its innermost application frame.
 #[test]
 fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
     let d = tempfile::tempdir().unwrap();
@@ -712,7 +712,15 @@ fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
              2025-01-10 08:3{i}:43,000 ERROR ruby worker failed\n\
              /app/lib/orders.rb:12:in 'total': undefined method 'sum' for nil (NoMethodError)\n\
              \tfrom /usr/local/bundle/gems/rack-3.0.8/lib/rack/builder.rb:4:in 'call'\n\
-             2025-01-10 08:3{i}:44,000 INFO ok\n"
+             2025-01-10 08:3{i}:44,000 INFO ok\n\
+             panic: runtime error: index out of range [{i}] with length 3\n\
+             \n\
+             goroutine 1 [running]:\n\
+             main.lookup(...)\n\
+             \t/app/cmd/server/main.go:12\n\
+             net/http.HandlerFunc.ServeHTTP(0x0?, {{0x6c6f50?, 0xc0000a0000?}}, 0x0?)\n\
+             \t/usr/local/go/src/net/http/server.go:2136 +0x29\n\
+             2025-01-10 08:3{i}:45,000 INFO restarted\n"
         ));
     }
     let p = write(d.path(), "polyglot.log", &log);
@@ -747,6 +755,7 @@ fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
             "/src/Shop/Orders/OrderService.cs:42 in Shop.Orders.OrderService.Total(Int32 id)",
         ),
         ("NoMethodError", "/app/lib/orders.rb:12 in total"),
+        ("panic", "/app/cmd/server/main.go:12 in main.lookup"),
     ];
     for (ty, at) in want {
         assert!(
@@ -754,5 +763,5 @@ fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
             "{ty} x3 at {at}: {groups:#?}"
         );
     }
-    assert_eq!(groups.len(), 4, "{groups:#?}");
+    assert_eq!(groups.len(), 5, "{groups:#?}");
 }

@@ -52,6 +52,11 @@ fn is_foreign_library(file: &str, function: &str) -> bool {
         "reactor.",
     ];
     let jvm = [".java", ".kt", ".scala"].iter().any(|e| file.ends_with(e));
+    // Go: the toolchain's sources (GOROOT) and the module cache.
+    let go = file.ends_with(".go")
+        && (file.contains("/go/src/") && !file.contains("/go/src/github.com/")
+            || file.contains("/pkg/mod/")
+            || function.starts_with("runtime."));
     file.contains("/node_modules/")
         || file.starts_with("node:")
         || file.starts_with("internal/")
@@ -60,6 +65,61 @@ fn is_foreign_library(file: &str, function: &str) -> bool {
         || (jvm && JVM.iter().any(|p| function.starts_with(p)))
         || function.starts_with("System.")
         || function.starts_with("Microsoft.")
+        || go
+}
+
+/// A Go panic's frames, innermost first: the panicking goroutine's function lines, each with
+/// the `\t/path/file.go:12 +0x1d` line under it.
+fn go_frames(lines: &[&str]) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    let mut function: Option<&str> = None;
+    let mut goroutines = 0;
+    for l in lines {
+        if l.starts_with("goroutine ") && l.trim_end().ends_with("]:") {
+            goroutines += 1;
+            if goroutines > 1 {
+                break;
+            }
+            continue;
+        }
+        if goroutines == 0 {
+            continue;
+        }
+        if !l.starts_with([' ', '\t']) {
+            // `pkg.f(args)`: the name is all before the last parenthesized group.
+            let t = l.trim_end();
+            let mut depth = 0;
+            let mut open = None;
+            for (i, c) in t.char_indices().rev() {
+                match c {
+                    ')' => depth += 1,
+                    '(' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            open = Some(i);
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            function = open.map(|i| &t[..i]).filter(|f| !f.is_empty());
+            continue;
+        }
+        let t = l.trim();
+        let place = t.split(' ').next().unwrap_or(t);
+        if let (Some(func), Some((file, n))) = (function.take(), place.rsplit_once(':')) {
+            if let Ok(n) = n.parse::<u32>() {
+                frames.push(Frame {
+                    file: file.to_string(),
+                    line: n,
+                    function: func.to_string(),
+                    code: String::new(),
+                });
+            }
+        }
+    }
+    frames
 }
 
 /// A frame line of another runtime, innermost first as they print them:
@@ -290,7 +350,19 @@ pub fn shape<S: AsRef<str>>(lines: &[S]) -> Shape {
         // Another runtime's trace: the thrown exception's frames, up to its cause (JVM's
         // `Caused by:`, .NET's inner exception), outermost first as Python prints them.
         let mut seen = false;
-        for l in &lines {
+        let mut go = false;
+        let first = lines.first().map_or("", |l| l.trim_start());
+        if let Some(msg) = first
+            .strip_prefix("panic: ")
+            .or_else(|| first.strip_prefix("fatal error: "))
+        {
+            sh.exception_type = Some(first[..first.len() - msg.len() - 2].to_string());
+            sh.exception_message = Some(msg.to_string());
+            sh.exception = vec![first.to_string()];
+            sh.frames = go_frames(&lines);
+            go = true;
+        }
+        for l in lines.iter().filter(|_| !go) {
             let t = l.trim_start();
             if seen && (t.starts_with("Caused by:") || t.starts_with("--- End of inner")) {
                 break;
@@ -556,6 +628,28 @@ mod tests {
             (
                 Some("NoMethodError".into()),
                 Some(("/app/lib/orders.rb".into(), 12, "total".into()))
+            )
+        );
+        let go = app(&[
+            "panic: runtime error: index out of range [3] with length 3",
+            "",
+            "goroutine 1 [running]:",
+            "runtime.panicIndex(...)",
+            "\t/usr/local/go/src/runtime/panic.go:114 +0x1d",
+            "main.lookup(...)",
+            "\t/app/cmd/server/main.go:12",
+            "github.com/go-chi/chi/v5.(*Mux).ServeHTTP(0xc0000a0000, {0x6c6f50, 0xc0000b2000})",
+            "\t/go/pkg/mod/github.com/go-chi/chi/v5@v5.0.10/mux.go:90 +0x2f",
+            "",
+            "goroutine 7 [IO wait]:",
+            "main.other(0x1)",
+            "\t/app/cmd/server/other.go:3 +0x1",
+        ]);
+        assert_eq!(
+            go,
+            (
+                Some("panic".into()),
+                Some(("/app/cmd/server/main.go".into(), 12, "main.lookup".into()))
             )
         );
         // Library frames only: no application frame. Text that reads `at ...` is no frame.

@@ -33,6 +33,9 @@ enum Phase {
     Exception,
     /// After a chaining sentence, waiting for the next `Traceback`.
     Chain,
+    /// Inside a Go goroutine dump (`goroutine 1 [running]:`), whose function lines are not
+    /// indented.
+    Goroutine,
 }
 
 /// What a line does to a stream.
@@ -69,6 +72,11 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) 
         (Kind::Text, Traceback) => Step::Join(Exception),
         // A JVM exception's cause goes on its record: `Caused by: ...` under its frames.
         (Kind::Text, Message | Exception) if line.starts_with(b"Caused by: ") => Step::Join(phase),
+        // A Go panic's goroutines, and their function lines, go on its record.
+        (Kind::Text, Message | Exception | Goroutine) if is_goroutine_header(line) => {
+            Step::Join(Goroutine)
+        }
+        (Kind::Text, Goroutine) if is_go_call(line) => Step::Join(Goroutine),
         (Kind::Text, Exception) if validation && is_field_path(line) => Step::Join(Exception),
         // A header's message may go on over unindented lines (asyncio's `future: <Task ...>`
         // under `Task exception was never retrieved`, multi-line log messages), but a bare
@@ -83,7 +91,8 @@ fn step(phase: Phase, kind: Kind, line: &[u8], validation: bool, stamped: bool) 
 }
 
 /// `SomeError: ...`, `pkg.mod.SomeException`, `KeyboardInterrupt`: a Python (or JVM, Node,
-/// .NET) exception line; or Ruby's `app.rb:3:in 'f': message (SomeError)`.
+/// .NET) exception line; Go's `panic: ...` and `fatal error: ...`; or Ruby's
+/// `app.rb:3:in 'f': message (SomeError)`.
 fn looks_like_exception_line(line: &[u8]) -> bool {
     let name_len = line
         .iter()
@@ -92,7 +101,31 @@ fn looks_like_exception_line(line: &[u8]) -> bool {
     let name = &line[..name_len];
     let rest = &line[name_len..];
     let python = (rest.is_empty() || rest.starts_with(b":")) && exception_suffix(name);
-    python || is_ruby_exception_line(line)
+    python
+        || line.starts_with(b"panic: ")
+        || line.starts_with(b"fatal error: ")
+        || is_ruby_exception_line(line)
+}
+
+/// `goroutine 7 [running]:`, the head of one goroutine's stack in a Go panic.
+fn is_goroutine_header(line: &[u8]) -> bool {
+    let Some(rest) = line.strip_prefix(b"goroutine ") else {
+        return false;
+    };
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    digits > 0 && rest[digits..].starts_with(b" [") && rest.trim_ascii_end().ends_with(b"]:")
+}
+
+/// A function line of a goroutine's stack: `main.handler(0xc000012345, 0x3)`,
+/// `net/http.(*conn).serve(...)`, `created by net/http.(*Server).Serve in goroutine 1`.
+fn is_go_call(line: &[u8]) -> bool {
+    if line.starts_with(b"created by ") {
+        return true;
+    }
+    let Some(open) = memchr::memchr(b'(', line) else {
+        return false;
+    };
+    open > 0 && !line[..open].contains(&b' ') && line.trim_ascii_end().ends_with(b")")
 }
 
 /// Ruby's uncaught exception line: `FILE:LINE:in 'FUNC': MESSAGE (TYPE)`.
@@ -660,6 +693,46 @@ DATABASE_URL
         ] {
             assert!(!looks_like_exception_line(no.as_bytes()), "{no}");
         }
+    }
+
+    #[test]
+    fn a_go_panic_is_one_record_with_its_goroutines() {
+        let text = "\
+2025-01-10T08:31:40.117Z INFO server started
+panic: runtime error: index out of range [3] with length 3
+
+goroutine 1 [running]:
+main.handler(0xc000012345, 0x3)
+\t/app/cmd/server/main.go:25 +0x1d
+created by net/http.(*Server).Serve in goroutine 6
+\t/usr/local/go/src/net/http/server.go:3285 +0x4b4
+
+goroutine 7 [IO wait]:
+internal/poll.runtime_pollWait(0x7f, 0x72)
+\t/usr/local/go/src/runtime/netpoll.go:343 +0x85
+exit status 2
+main.handler(0xc000012345, 0x3)
+";
+        let (recs, _) = frame(text, 1 << 20);
+        // The panic with both goroutines; the lines after it are records of their own (a
+        // call-like line outside a goroutine dump is no frame).
+        assert_eq!(recs.len(), 4, "{recs:#?}");
+        assert!(recs.iter().any(|r| r.starts_with("|panic: runtime error")
+            && r.contains("goroutine 7 [IO wait]:")
+            && r.ends_with("netpoll.go:343 +0x85")));
+        assert!(recs.iter().any(|r| r == "|exit status 2"));
+        assert!(recs.iter().any(|r| r == "|main.handler(0xc000012345, 0x3)"));
+        for chunk in 1..text.len() {
+            assert_eq!(frame(text, chunk).0, recs, "chunk {chunk}");
+        }
+        assert!(is_goroutine_header(
+            b"goroutine 12 [chan receive, 3 minutes]:"
+        ));
+        assert!(!is_goroutine_header(b"goroutine leak suspected [warn]:"));
+        assert!(is_go_call(
+            b"net/http.(*conn).serve(0xc0000b2000, {0x6c7f50, 0xc000094000})"
+        ));
+        assert!(!is_go_call(b"retry in 3s (attempt 2)"));
     }
 
     #[test]
