@@ -104,17 +104,12 @@ fn hostile_log() -> String {
 
 /// Runs `faultline ARGS -f html -o PAGE LOG`.
 fn write_page(args: &[&str], log: &Path, page: &Path) {
-    let out = faultline()
-        .args(args)
-        .args(["-f", "html", "-o"])
-        .arg(page)
-        .arg(log)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        faultline()
+            .args(args)
+            .args(["-f", "html", "-o"])
+            .arg(page)
+            .arg(log),
     );
 }
 

@@ -16,6 +16,17 @@ pub fn faultline() -> Command {
     Command::cargo_bin("faultline").unwrap()
 }
 
+/// Runs `cmd`, which must succeed (its stderr shown when it does not); its output.
+pub fn succeed(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs `faultline analyze --format json ARGS...` and returns (exit code, report, stderr).
 pub fn analyze_json(args: &[&str]) -> (i32, Value, String) {
     let out = faultline()

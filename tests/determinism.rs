@@ -241,18 +241,13 @@ fn many_small_files_give_identical_json() {
     }
     assert!(n > 100, "{n} files");
     let run = |args: &[&str]| {
-        let out = faultline()
-            .args(["analyze", "--format", "json"])
-            .args(args)
-            .arg(&logs)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        succeed(
+            faultline()
+                .args(["analyze", "--format", "json"])
+                .args(args)
+                .arg(&logs),
+        )
+        .stdout
     };
     let base = run(&["--threads", "1"]);
     assert_eq!(run(&["--threads", "2"]), base);
@@ -269,13 +264,12 @@ fn templates_and_their_ids_do_not_depend_on_the_thread_count() {
     // Enough copies of the samples that the input is cut into several chunks.
     let p = corpus_of(dir.path(), 400);
     let run = |threads: &str| {
-        let out = faultline()
-            .args(["templates", "--per-line", "-j", threads])
-            .arg(&p)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        out.stdout
+        succeed(
+            faultline()
+                .args(["templates", "--per-line", "-j", threads])
+                .arg(&p),
+        )
+        .stdout
     };
     let one = run("1");
     assert!(one.len() > 1 << 20, "{} bytes", one.len());

@@ -30,16 +30,7 @@ fn templates_are_listed_and_each_line_has_one() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("app.log");
     std::fs::write(&p, log()).unwrap();
-    let out = faultline()
-        .args(["templates", "-f", "json"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeed(faultline().args(["templates", "-f", "json"]).arg(&p));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = v.as_array().unwrap();
     assert_eq!(

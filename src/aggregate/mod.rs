@@ -215,7 +215,7 @@ impl Example {
         (Example::when(self.time), &self.text) < (Example::when(o.time), &o.text)
     }
 
-    /// Keeps the better of `self` and `o`.
+    /// Keeps the better of `slot`'s example and `o`.
     fn merge(slot: &mut Option<Example>, o: Option<Example>) {
         if let Some(o) = o {
             if slot.as_ref().is_none_or(|e| o.better_than(e)) {

@@ -81,6 +81,14 @@ impl Buckets {
     }
 }
 
+/// A report's incident windows, shaded.
+fn incident_shades(r: &Report) -> Vec<(i64, i64, RGBColor)> {
+    r.incidents
+        .iter()
+        .filter_map(|i| Some((secs(&i.start)?, secs(&i.end)?, SHADE)))
+        .collect()
+}
+
 /// A chart's x axis: its range, the spans shaded over the whole height, how a time reads.
 struct Axis {
     range: std::ops::Range<i64>,
@@ -91,14 +99,9 @@ struct Axis {
 impl Axis {
     /// The axis of one report: its buckets, its incidents shaded.
     fn of(r: &Report, b: &Buckets) -> Axis {
-        let shades = r
-            .incidents
-            .iter()
-            .filter_map(|i| Some((secs(&i.start)?, secs(&i.end)?, SHADE)))
-            .collect();
         Axis {
             range: b.first()..b.end().max(b.first() + 1),
-            shades,
+            shades: incident_shades(r),
             label: hhmm,
         }
     }
@@ -399,7 +402,7 @@ pub fn compare_charts(before: &Report, after: &Report) -> Charts {
         true => {
             let mut shades: Vec<(i64, i64, RGBColor)> = vec![(ab.first(), ab.end(), AFTER)];
             for r in [before, after] {
-                shades.extend(Axis::of(r, &bb).shades);
+                shades.extend(incident_shades(r));
             }
             let axis = Axis {
                 range: bb.first()..ab.end().max(bb.first() + 1),

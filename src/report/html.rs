@@ -9,11 +9,12 @@ use super::charts::charts;
 use super::sections::{latency, percent, times};
 use super::Report;
 
-/// The page templates and their style sheet. A `.html` name turns HTML auto-escaping on for
+/// The page templates, their notes and footer, and their style sheet. A `.html` name turns HTML auto-escaping on for
 /// every `{{ }}`.
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 4] = [
     ("report.html", include_str!("templates/report.html")),
     ("compare.html", include_str!("templates/compare.html")),
+    ("footer.html", include_str!("templates/footer.html")),
     ("style.css", include_str!("templates/style.css")),
 ];
 
