@@ -113,6 +113,9 @@ pub struct ScanOptions {
     pub progress: Option<std::sync::Arc<Progress>>,
     /// Which files directory walks read (hidden files, `--glob`, `--exclude`).
     pub walk: crate::input::WalkFilter,
+    /// The least severe level ([`crate::templates::severity`]) of the records no signature
+    /// matched that the templates section mines; `None` mines none. By default warning.
+    pub templates: Option<u8>,
 }
 
 /// A run's progress: bytes of input read (compressed bytes for a compressed input) of the
@@ -166,6 +169,7 @@ impl Default for ScanOptions {
             memory: Some(DEFAULT_MEMORY),
             progress: None,
             walk: crate::input::WalkFilter::default(),
+            templates: Some(crate::templates::severity("warning") as u8),
         }
     }
 }

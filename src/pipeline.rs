@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::aggregate::{Budget, Pairer, Summary};
 use crate::classify::RecordStep;
+use crate::templates::Shaper;
 use crate::config::Config;
 use crate::error::InputError;
 use crate::framing::{
@@ -20,8 +21,24 @@ use crate::framing::{
 };
 use crate::input::{self, split_lines, Mapped, Opened, Part, ReadAhead, Source};
 
+/// The per-record steps of one worker: classification, and the message shapes of records
+/// no signature matched.
+struct Steps<'c> {
+    class: RecordStep<'c>,
+    shape: Shaper,
+}
+
+impl<'c> Steps<'c> {
+    fn new(cfg: &'c Config) -> Steps<'c> {
+        Steps {
+            class: RecordStep::new(&cfg.classifier),
+            shape: Shaper::new(),
+        }
+    }
+}
+
 /// Reads one record into `sum`: its request line, and what it is.
-fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep<'_>) {
+fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, steps: &mut Steps<'_>) {
     match r.time {
         Some(t) if !cfg.scan.window.contains(t) => {
             let before = cfg.scan.window.since.is_some_and(|s| t < s);
@@ -37,11 +54,24 @@ fn handle(r: &Record<'_>, cfg: &Config, sum: &mut Summary, step: &mut RecordStep
             sum.pairs.note(r.stream, &q.latency);
         }
     }
-    if let Some((c, source)) = step.classify(r) {
-        sum.add_event(r.time, &c, &source);
-        if let Some(i) = c.signature {
-            sum.offer_example(i, r.time, || example_lines(r, cfg));
+    match steps.class.classify(r) {
+        Some((c, source)) => {
+            sum.add_event(r.time, &c, &source);
+            if let Some(i) = c.signature {
+                sum.offer_example(i, r.time, || example_lines(r, cfg));
+            }
         }
+        // A warning or an error no signature knows (an exception is grouped as one).
+        None if r.level && !r.traceback => {
+            let Some(floor) = cfg.scan.templates else {
+                return;
+            };
+            let fields = &cfg.classifier.catalog().json_trace_fields;
+            if let Some((severity, shape)) = steps.shape.shape(r, floor, fields) {
+                sum.add_message(shape, severity, r.time, || example_lines(r, cfg));
+            }
+        }
+        None => {}
     }
 }
 
@@ -77,7 +107,7 @@ fn frame_one<'a>(
 ) -> Framed<'a> {
     let mut sum = Summary::new();
     sum.requests.expect_bytes(chunk.len());
-    let mut step = RecordStep::new(&cfg.classifier);
+    let mut step = Steps::new(cfg);
     let out = frame_chunk(chunk, hits, limits, &mut |r: &Record<'_>| {
         handle(r, cfg, &mut sum, &mut step)
     });
@@ -147,7 +177,7 @@ fn scan_buffer(
     // keep the input's order and a time-ordered log gives time-ordered requests.
     let mut parts = Vec::with_capacity(chunks.len() * 2);
     let mut charged = Vec::with_capacity(chunks.len() * 2);
-    let mut step = RecordStep::new(&cfg.classifier);
+    let mut step = Steps::new(cfg);
     for (sum, out, done) in outs {
         let mut stitched = Summary::new();
         st.absorb(out, limits, &mut |r: &Record<'_>| {
@@ -219,7 +249,7 @@ impl<'c> SourceScan<'c> {
     pub(crate) fn close_open(&mut self) -> Summary {
         let st = std::mem::replace(&mut self.st, Stitcher::new());
         let (cfg, mut rest) = (self.cfg, Summary::new());
-        let mut step = RecordStep::new(&cfg.classifier);
+        let mut step = Steps::new(cfg);
         let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
         end_pairing(&mut self.pair, &mut rest);
         self.budget.charge(&mut rest);
@@ -295,7 +325,7 @@ impl<'c> SourceScan<'c> {
             ..
         } = self;
         let mut rest = Summary::new();
-        let mut step = RecordStep::new(&cfg.classifier);
+        let mut step = Steps::new(cfg);
         let stats = st.finish(&mut |r: &Record<'_>| handle(r, cfg, &mut rest, &mut step));
         end_pairing(&mut pair, &mut rest);
         budget.charge(&mut rest);

@@ -7,6 +7,7 @@
 
 mod frames;
 mod incident;
+mod messages;
 mod pairing;
 mod requests;
 mod rows;
@@ -26,6 +27,7 @@ use crate::error::AggregateError;
 use crate::framing::{format_rfc3339, FrameStats, Nanos, UnwrapStats};
 
 pub use incident::IncidentOptions;
+pub(crate) use messages::{MessageAgg, Messages, MINUTE_NS};
 pub use pairing::{PairLog, Pairer, LOOKBACK, WINDOW_NS};
 pub use requests::RequestRows;
 pub use rows::{EndpointReport, IncidentReport, SourceReport, TimelineBucket};
@@ -145,7 +147,7 @@ impl Seen {
         }
     }
 
-    fn merge(&mut self, o: &Seen) {
+    pub(crate) fn merge(&mut self, o: &Seen) {
         self.count += o.count;
         self.widen(o.first, o.last);
     }
@@ -216,7 +218,7 @@ impl Example {
     }
 
     /// Keeps the better of `slot`'s example and `o`.
-    fn merge(slot: &mut Option<Example>, o: Option<Example>) {
+    pub(crate) fn merge(slot: &mut Option<Example>, o: Option<Example>) {
         if let Some(o) = o {
             if slot.as_ref().is_none_or(|e| o.better_than(e)) {
                 *slot = Some(o);
@@ -250,6 +252,8 @@ pub struct Summary {
     pub(crate) sigs: FxHashMap<usize, SigAgg>,
     /// Unknown exceptions by type, normalized message and innermost application frame.
     pub(crate) exceptions: FxHashMap<(String, String, Option<Location>), Seen>,
+    /// Records no signature matched, at warning level or above, by message shape.
+    pub(crate) messages: Messages,
     /// The first and last record time.
     pub(crate) range: Seen,
     /// Bytes read (decompressed for compressed inputs).
@@ -289,6 +293,7 @@ impl Summary {
         Summary {
             sigs: self.sigs.clone(),
             exceptions: self.exceptions.clone(),
+            messages: self.messages.clone(),
             range: self.range.clone(),
             bytes: self.bytes,
             frame: self.frame.clone(),
@@ -396,6 +401,7 @@ impl Summary {
     fn is_blank(&self) -> bool {
         self.sigs.is_empty()
             && self.exceptions.is_empty()
+            && self.messages.is_empty()
             && self.range.count == 0
             && self.range.first.is_none()
             && self.range.last.is_none()
@@ -492,6 +498,7 @@ impl Summary {
         for (k, v) in o.exceptions {
             self.exceptions.entry(k).or_default().merge(&v);
         }
+        messages::merge_messages(&mut self.messages, o.messages);
         self.range.widen(o.range.first, o.range.last);
         self.bytes += o.bytes;
         self.frame.add(&o.frame);

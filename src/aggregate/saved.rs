@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Example, RequestSketches, Seen, SigAgg, Summary};
+use super::{Example, MessageAgg, RequestSketches, Seen, SigAgg, Summary};
 use crate::classify::{Catalog, Classification, Location};
 use crate::framing::{FrameStats, Layout, Nanos, UnwrapStats};
 
@@ -49,6 +49,10 @@ struct SavedException {
 pub struct SavedSummary {
     signatures: Vec<SavedSig>,
     exceptions: Vec<SavedException>,
+    /// Unmatched warning and error messages by shape; absent from state files of versions
+    /// before templates.
+    #[serde(default)]
+    messages: Vec<(String, MessageAgg)>,
     range: Seen,
     bytes: u64,
     frame: FrameStats,
@@ -114,6 +118,8 @@ impl SavedSummary {
                 &b.location,
             ))
         });
+        let mut messages: Vec<(String, MessageAgg)> = sum.messages.into_iter().collect();
+        messages.sort_by(|a, b| a.0.cmp(&b.0));
         let (mut classes, mut sources) = (Vec::new(), Vec::new());
         let mut class_ids: HashMap<Classification, u32> = HashMap::new();
         let mut source_ids: HashMap<Arc<str>, u32> = HashMap::new();
@@ -138,6 +144,7 @@ impl SavedSummary {
         SavedSummary {
             signatures,
             exceptions,
+            messages,
             range: sum.range,
             bytes: sum.bytes,
             frame: sum.frame,
@@ -189,6 +196,7 @@ impl SavedSummary {
             sum.exceptions
                 .insert((e.exception_type, e.message, e.location), e.seen);
         }
+        sum.messages = self.messages.into_iter().collect();
         let classes = self
             .classes
             .into_iter()

@@ -29,6 +29,26 @@ pub use traceback::{shape, Frame, Shape};
 /// records with a traceback are always read, so unknown exceptions are still reported.
 const TRACEBACK_ANCHOR: &str = "Traceback (most recent call last)";
 
+/// Level words, for the records no signature knows (the report's templates section): where
+/// one is found, the record's level is read ([`crate::templates::line_level`]). Upper case as
+/// most loggers print them, lower case as logfmt (`level=error`), JSON (`"level":"error"`),
+/// nginx (`[error]`) and zap print them, and pino's numbers for warn, error and fatal.
+pub const LEVEL_LITERALS: [&str; 13] = [
+    "ERROR",
+    "WARN",
+    "CRIT",
+    "FATAL",
+    "SEVERE",
+    "error",
+    "warn",
+    "crit",
+    "fatal",
+    "fail: ",
+    "\"level\":4",
+    "\"level\":5",
+    "\"level\":6",
+];
+
 /// Colour resets: coloured output ends each coloured span with one (`ESC[0m` from colorama,
 /// click, uvicorn, rich and docker compose; `ESC[39m` from chalk-like libraries). A chunk
 /// holding one is read without its escape sequences. Four bytes at least, so that the
@@ -84,11 +104,15 @@ pub struct Classifier {
     prefilter_lits: Vec<String>,
     /// The prefilter pattern id of [`TRACEBACK_ANCHOR`].
     traceback_id: usize,
+    /// The pattern id of the first of [`LEVEL_LITERALS`] (the rest follow).
+    level_id: usize,
     /// The pattern id of the first of [`ESCAPES`] (the rest follow).
     escape_id: usize,
     /// Prefilter literals that can overlap the traceback literal: where the traceback
     /// literal matches, they are looked for around it (a non-overlapping search reports one).
     tb_overlaps: Vec<String>,
+    /// Anchor literals that can overlap a level literal, looked for around one likewise.
+    level_overlaps: Vec<String>,
     /// Tells classifiers apart (a clone keeps it: it classifies alike), for the memo that
     /// outlives a chunk (`step.rs`).
     id: u64,
@@ -173,6 +197,7 @@ impl Classifier {
         // it is then also a candidate for the anchors that overlap it (`tb_overlaps`).
         let mut minimal: Vec<&str> = vec![TRACEBACK_ANCHOR];
         minimal.extend(coarsen(
+            TEDDY_LITERALS - LEVEL_LITERALS.len(),
             lits.iter()
                 .filter(|a| **a != TRACEBACK_ANCHOR)
                 .filter(|a| !lits.iter().any(|b| b != *a && a.contains(b)))
@@ -184,12 +209,19 @@ impl Classifier {
             .filter(|a| overlaps(a, TRACEBACK_ANCHOR))
             .map(|a| a.to_string())
             .collect();
+        let level_overlaps: Vec<String> = lits
+            .iter()
+            .filter(|a| LEVEL_LITERALS.iter().any(|l| overlaps(a, l)))
+            .map(|a| a.to_string())
+            .collect();
         let minimal = teddy::order(&minimal);
         let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
         let traceback_id = 0;
-        // Terminal escapes are searched too (see `prefilter_escapes`), last: an anchor found
-        // at the same place wins.
+        // Level words and terminal escapes are searched too (see `prefilter_escapes`), after
+        // the anchors: an anchor found at the same place wins.
         let mut minimal = minimal;
+        let level_id = minimal.len();
+        minimal.extend(LEVEL_LITERALS);
         let escape_id = minimal.len();
         minimal.extend(ESCAPES);
         let prefilter = Literals::new(&minimal).expect("anchors are validated literals");
@@ -200,8 +232,10 @@ impl Classifier {
             prefilter,
             prefilter_lits,
             traceback_id,
+            level_id,
             escape_id,
             tb_overlaps,
+            level_overlaps,
             id: {
                 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
                 NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -265,25 +299,37 @@ impl Classifier {
                 return;
             }
             let traceback = pid == self.traceback_id;
+            let level = pid >= self.level_id;
             hits.push(Hit {
                 offset: at,
                 traceback,
+                level,
             });
-            if traceback && self.overlaps_anchor(buf, at) {
+            let overlapping = match (traceback, level) {
+                (true, _) => self.overlaps_anchor(&self.tb_overlaps, buf, at, TRACEBACK_ANCHOR.len()),
+                (_, true) => {
+                    let len = LEVEL_LITERALS[pid - self.level_id].len();
+                    self.overlaps_anchor(&self.level_overlaps, buf, at, len)
+                }
+                _ => false,
+            };
+            if overlapping {
                 hits.push(Hit {
                     offset: at,
                     traceback: false,
+                    level: false,
                 });
             }
         });
         (hits, escapes)
     }
 
-    /// Whether an anchor literal that overlaps the traceback literal found at `at` is there.
-    fn overlaps_anchor(&self, buf: &[u8], at: usize) -> bool {
-        self.tb_overlaps.iter().any(|a| {
+    /// Whether one of `anchors` is around the literal of `len` bytes found at `at` (a
+    /// non-overlapping search reports one of two overlapping matches).
+    fn overlaps_anchor(&self, anchors: &[String], buf: &[u8], at: usize, len: usize) -> bool {
+        anchors.iter().any(|a| {
             let lo = at.saturating_sub(a.len());
-            let hi = (at + TRACEBACK_ANCHOR.len() + a.len()).min(buf.len());
+            let hi = (at + len + a.len()).min(buf.len());
             memchr::memmem::find(&buf[lo..hi], a.as_bytes()).is_some()
         })
     }
@@ -435,8 +481,8 @@ const TEDDY_LITERALS: usize = 63;
 /// of `'_()[]` and at least 5 bytes are taken, so the literal stays rare in ordinary lines.
 /// Measured on the built-in catalog: 78 literals without this fell back from Teddy to an
 /// automaton, which doubled a 64 MiB log's time.
-fn coarsen(mut lits: Vec<&str>) -> Vec<&str> {
-    while lits.len() > TEDDY_LITERALS {
+fn coarsen(most: usize, mut lits: Vec<&str>) -> Vec<&str> {
+    while lits.len() > most {
         let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
         for l in &lits {
             let mut subs: Vec<&str> = Vec::new();

@@ -208,6 +208,8 @@ struct Classified<'a> {
     line: LineRef<'a>,
     /// The prefilter found a traceback header in the raw line (JSON).
     tb_hit: bool,
+    /// The prefilter found a level word in the line.
+    level_hit: bool,
     kind: Kind,
     /// The line's own time: the platform's, else the header's.
     time: Option<Nanos>,
@@ -226,6 +228,9 @@ struct OpenRecord {
     json: bool,
     validation: bool,
     bare_exception: bool,
+    /// Its first line holds a level word (absent from state saved before templates).
+    #[serde(default)]
+    level: bool,
     /// The index of the raised exception's line, after a traceback.
     exc_at: Option<usize>,
     last_time: Option<Nanos>,
@@ -250,6 +255,7 @@ impl<'a> StreamFramer<'a> {
                 json: false,
                 validation: false,
                 bare_exception: false,
+                level: false,
                 exc_at: None,
                 last_time: None,
             },
@@ -292,7 +298,8 @@ impl<'a> StreamFramer<'a> {
             _ => false,
         };
         let (time, json) = (self.st.time, self.st.json);
-        let mut out = |lines: &[LineRef<'_>], traceback: bool, hit: bool, bare_exception: bool| {
+        let level = self.st.level;
+        let mut out = |lines: &[LineRef<'_>], traceback, hit, bare_exception, level| {
             stats.records += 1;
             stats.record_lines += lines.len() as u64;
             sink(&Record {
@@ -303,18 +310,20 @@ impl<'a> StreamFramer<'a> {
                 hit,
                 json,
                 bare_exception,
+                level,
             });
         };
         if split {
             let rest = &self.lines[1..];
-            out(&self.lines[..1], false, self.lines[0].hit, true);
-            out(rest, self.st.traceback, rest.iter().any(|l| l.hit), false);
+            out(&self.lines[..1], false, self.lines[0].hit, true, level);
+            out(rest, self.st.traceback, rest.iter().any(|l| l.hit), false, false);
         } else {
             out(
                 &self.lines,
                 self.st.traceback,
                 self.st.hit,
                 self.st.bare_exception,
+                level,
             );
         }
         self.lines.clear();
@@ -355,6 +364,7 @@ impl<'a> StreamFramer<'a> {
                 self.st.time = self.st.last_time;
                 self.st.traceback = p == Phase::Traceback || c.tb_hit;
                 self.st.hit = c.line.hit;
+                self.st.level = c.level_hit;
                 self.st.json = matches!(c.kind, Kind::Header { json: true });
                 self.st.validation = false;
                 self.st.exc_at = None;
@@ -441,10 +451,12 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
         while hit_i < hits.len() && hits[hit_i].offset < pos {
             hit_i += 1;
         }
-        let (mut hit, mut tb_hit) = (false, false);
+        let (mut hit, mut tb_hit, mut level_hit) = (false, false, false);
         while hit_i < hits.len() && hits[hit_i].offset < line_end {
             if hits[hit_i].traceback {
                 tb_hit = true;
+            } else if hits[hit_i].level {
+                level_hit = true;
             } else {
                 hit = true;
             }
@@ -458,6 +470,7 @@ pub fn frame_chunk<'a, F: FnMut(&Record<'_>)>(
         let c = Classified {
             line: LineRef { text: s.msg, hit },
             tb_hit,
+            level_hit,
             kind,
             time: s.platform_time.or(header_time),
             stamped: s.platform_time.is_some(),

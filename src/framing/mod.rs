@@ -31,6 +31,9 @@ pub struct Hit {
     /// The match is a traceback header (`Traceback (most recent call last)`), found in raw
     /// bytes so that JSON lines with an embedded traceback are read; not a signature anchor.
     pub traceback: bool,
+    /// The match is a level word (`ERROR`, `warn`, `"level":50`): the line may be a warning
+    /// or an error no signature knows; not a signature anchor.
+    pub level: bool,
 }
 
 /// One line of a record: the message after platform-prefix stripping.
@@ -59,6 +62,8 @@ pub struct Record<'r> {
     pub json: bool,
     /// Whether it starts with a bare exception line such as `KeyError: 'x'` (no header).
     pub bare_exception: bool,
+    /// Whether the prefilter found a level word in its first line.
+    pub level: bool,
 }
 
 /// How lines are read: the limits that keep memory bounded whatever the input, and what

@@ -110,6 +110,7 @@ pub(crate) fn build(
     // The frame writers need the timeline and endpoints again; the rest moves.
     report.by_source = std::mem::take(&mut trends.by_source);
     report.incidents = std::mem::take(&mut trends.incidents);
+    super::messages::link_incidents(&mut report.templates, &report.incidents);
     report.endpoints = trends.endpoints.clone();
     report.timeline = trends.timeline.clone();
     Ok((report, trends))
@@ -237,6 +238,8 @@ fn counts_report(s: Summary, catalog: &Catalog) -> Report {
         ));
         exceptions.truncate(MAX_EXCEPTION_GROUPS);
     }
+    let (templates, cut) = super::messages::templates(s.messages, &s.range);
+    notes.extend(cut);
     // The framer counted unwrapped lines: a joined line stands for all its pieces.
     let (pieces, emitted) = (s.unwrap.lines, s.unwrap.emitted);
     let physical = |n: u64| (n + pieces).saturating_sub(emitted);
@@ -271,6 +274,7 @@ fn counts_report(s: Summary, catalog: &Catalog) -> Report {
         },
         signatures,
         exceptions,
+        templates,
         errors: Vec::new(),
         requests: RequestSummary::default(),
         endpoints: Vec::new(),

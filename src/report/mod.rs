@@ -3,6 +3,7 @@
 //! Renderers never see framing or aggregation types: they get a [`Report`] and return bytes.
 
 mod build;
+mod messages;
 mod charts;
 pub(crate) mod html;
 pub(crate) mod markdown;
@@ -37,6 +38,10 @@ pub struct Report {
     pub signatures: Vec<SignatureReport>,
     /// Exceptions no signature matched, grouped by type and normalized message.
     pub exceptions: Vec<ExceptionGroup>,
+    /// Warnings and errors no signature matched and without a traceback, by message
+    /// template: new and surging ones first, then by level and count.
+    #[serde(default)]
+    pub templates: Vec<TemplateReport>,
     /// Inputs that could not be read (fully), `path: reason`.
     pub errors: Vec<InputErrorReport>,
     /// Request lines found, and what their latency fields held.
@@ -245,6 +250,38 @@ impl ExceptionGroup {
     }
 }
 
+/// The records of one message template (warnings and errors no signature matched).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TemplateReport {
+    /// A stable id: a hash of the template's text.
+    pub id: String,
+    /// The message, variable tokens `<*>`.
+    pub template: String,
+    /// The most severe level of its records: `warning`, `error` or `critical`.
+    pub level: String,
+    /// Records.
+    pub count: u64,
+    /// Earliest.
+    pub first_seen: Option<String>,
+    /// Latest.
+    pub last_seen: Option<String>,
+    /// `new` (absent before `since`), `surging` (its rate rose from `since` on) or
+    /// `steady`.
+    pub change: String,
+    /// The first minute of the new or raised rate.
+    pub since: Option<String>,
+    /// Records per minute before `since`, from the log's start.
+    pub before_per_minute: Option<f64>,
+    /// Records per minute from `since` to the log's end.
+    pub after_per_minute: Option<f64>,
+    /// `after_per_minute / before_per_minute` (none for a new template).
+    pub ratio: Option<f64>,
+    /// The incident (an index into `incidents`) whose window `since` falls in.
+    pub incident: Option<usize>,
+    /// Its earliest record, as logged.
+    pub example: Option<String>,
+}
+
 /// An input that failed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct InputErrorReport {
@@ -311,6 +348,12 @@ impl Report {
             if let Some(l) = &mut e.location {
                 r.apply(&mut l.file);
                 r.apply(&mut l.function);
+            }
+        }
+        for t in &mut self.templates {
+            r.apply(&mut t.template);
+            if let Some(x) = &mut t.example {
+                r.apply(x);
             }
         }
         for e in &mut self.errors {

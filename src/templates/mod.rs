@@ -15,10 +15,16 @@
 
 use std::collections::BTreeMap;
 
+mod change;
+mod records;
+
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 use crate::framing::Nanos;
+
+pub use change::{rise, Rise};
+pub(crate) use records::Shaper;
 
 /// The mask of a variable token.
 pub const WILDCARD: &str = "<*>";
@@ -283,79 +289,97 @@ fn merge_token(a: &str, b: &str) -> String {
     out
 }
 
-/// A cluster of shapes: its tokens so far.
+/// A cluster of shapes: its tokens so far, and the lines of its shapes.
 struct Cluster {
     tokens: Vec<String>,
     count: u64,
-    /// The first line of its earliest shape: (shape's first appearance, line).
-    example: (u32, String),
-    first: Option<Nanos>,
-    last: Option<Nanos>,
-    /// Lines by level.
-    levels: BTreeMap<&'static str, u64>,
 }
 
-impl Cluster {
-    fn new(tokens: Vec<String>, si: u32, shape: &Shape, level: Option<&'static str>) -> Cluster {
-        let mut c = Cluster {
-            tokens,
-            count: 0,
-            example: (si, shape.example.clone()),
-            first: None,
-            last: None,
-            levels: BTreeMap::new(),
-        };
-        c.absorb(si, shape, level);
-        c
-    }
+/// Level names, least severe first.
+pub const LEVELS: [&str; 5] = ["debug", "info", "warning", "error", "critical"];
 
-    /// Counts the lines of shape `si` in.
-    fn absorb(&mut self, si: u32, shape: &Shape, level: Option<&'static str>) {
-        self.count += shape.count;
-        self.first = min_time(self.first, shape.first);
-        self.last = self.last.max(shape.last);
-        *self.levels.entry(level.unwrap_or("-")).or_insert(0) += shape.count;
-        if si < self.example.0 {
-            self.example = (si, shape.example.clone());
-        }
-    }
+/// How severe a level of [`LEVELS`] is: its index plus one (anything else is 0).
+pub fn severity(level: &str) -> usize {
+    LEVELS.iter().position(|l| *l == level).map_or(0, |i| i + 1)
+}
 
-    /// Counts the lines of cluster `o` in.
-    fn take(&mut self, o: &Cluster) {
-        self.count += o.count;
-        self.first = min_time(self.first, o.first);
-        self.last = self.last.max(o.last);
-        for (l, n) in &o.levels {
-            *self.levels.entry(l).or_insert(0) += n;
-        }
-        if o.example.0 < self.example.0 {
-            self.example = o.example.clone();
-        }
-    }
+/// The level a level word names, any case.
+fn level_word(word: &str) -> Option<&'static str> {
+    const WORDS: [(&str, usize); 15] = [
+        ("TRACE", 0),
+        ("DEBUG", 0),
+        ("INFO", 1),
+        ("NOTICE", 1),
+        ("WARN", 2),
+        ("WARNING", 2),
+        ("ERROR", 3),
+        ("ERR", 3),
+        ("SEVERE", 3),
+        ("CRITICAL", 4),
+        ("CRIT", 4),
+        ("FATAL", 4),
+        ("ALERT", 4),
+        ("EMERG", 4),
+        ("PANIC", 4),
+    ];
+    WORDS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(word))
+        .map(|&(_, l)| LEVELS[l])
 }
 
 /// The level a line's leading tokens name: an upper-case level word (`ERROR`, `[WARN]`,
-/// `- INFO -`) or `level=...` (any case), as `debug`, `info`, `warning`, `error` or
-/// `critical`.
-fn level_of(tokens: &[&str]) -> Option<&'static str> {
-    for t in tokens.iter().take(8) {
+/// `- INFO -`), a bracketed one in any case (nginx's `[error]`, Apache's `[core:warn]`),
+/// `level=...` (any case), or a lower-case one that starts the line (`error: ...`, zap's
+/// `error` after the time).
+pub fn line_level(line: &str) -> Option<&'static str> {
+    for (i, t) in line.split_ascii_whitespace().take(8).enumerate() {
         let (word, any_case) = match t.strip_prefix("level=") {
             Some(v) => (v, true),
-            None => (*t, false),
+            None => (t, i == 0 || t.starts_with('[') && t.ends_with(']')),
         };
         let word = word.trim_matches(|c: char| !c.is_ascii_alphabetic());
+        // Apache: `[core:error]`.
+        let word = word.rsplit(':').next().unwrap_or(word);
         if !any_case && !word.bytes().all(|b| b.is_ascii_uppercase()) {
             continue;
         }
-        let level = match word.to_ascii_uppercase().as_str() {
-            "TRACE" | "DEBUG" => "debug",
-            "INFO" | "NOTICE" => "info",
-            "WARN" | "WARNING" => "warning",
-            "ERROR" | "ERR" | "SEVERE" => "error",
-            "CRITICAL" | "CRIT" | "FATAL" | "ALERT" | "EMERG" | "PANIC" => "critical",
-            _ => continue,
+        if let Some(l) = level_word(word) {
+            return Some(l);
+        }
+    }
+    None
+}
+
+/// The level of a JSON log object: its `level`, `severity`, `levelname`, `log.level` or `lvl`
+/// string (any case), or a pino/bunyan number (`"level":50` is an error).
+pub fn json_level(line: &[u8]) -> Option<&'static str> {
+    const KEYS: [&[u8]; 5] = [
+        b"\"level\":",
+        b"\"severity\":",
+        b"\"levelname\":",
+        b"\"log.level\":",
+        b"\"lvl\":",
+    ];
+    for key in KEYS {
+        let Some(at) = memchr::memmem::find(line, key) else {
+            continue;
         };
-        return Some(level);
+        let v = &line[at + key.len()..];
+        let v = &v[v.iter().take_while(|b| b.is_ascii_whitespace()).count()..];
+        if let Some(rest) = v.strip_prefix(b"\"") {
+            let end = memchr::memchr(b'"', rest)?;
+            return level_word(std::str::from_utf8(&rest[..end]).ok()?);
+        }
+        let digits = v.iter().take_while(|b| b.is_ascii_digit()).count();
+        let n: u32 = std::str::from_utf8(&v[..digits]).ok()?.parse().ok()?;
+        return Some(match n {
+            0..=29 => "debug",
+            30..=39 => "info",
+            40..=49 => "warning",
+            50..=59 => "error",
+            _ => "critical",
+        });
     }
     None
 }
@@ -424,23 +448,98 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
             .collect();
         lines.extend(p.lines.iter().map(|&l| global[l as usize]));
     }
-    // Cluster the shapes, most frequent first (ties by text): an order the chunking does not
-    // change.
+    let g = group(
+        &shapes
+            .iter()
+            .map(|s| (s.text.as_str(), s.count))
+            .collect::<Vec<_>>(),
+    );
+    // Each template's lines; its example is the first line of its earliest shape.
+    let mut stats: Vec<Stats> = (0..g.templates.len()).map(|_| Stats::default()).collect();
+    for (si, s) in shapes.iter().enumerate() {
+        let t = &mut stats[g.of[si] as usize];
+        t.count += s.count;
+        t.first = min_time(t.first, s.first);
+        t.last = t.last.max(s.last);
+        *t.levels.entry(line_level(&s.text).unwrap_or("-")).or_insert(0) += s.count;
+        t.example.get_or_insert(si);
+    }
+    // Templates by count, then text; each line's template.
+    let mut rank: Vec<usize> = (0..g.templates.len()).collect();
+    rank.sort_by(|&a, &b| {
+        stats[b]
+            .count
+            .cmp(&stats[a].count)
+            .then_with(|| g.templates[a].cmp(&g.templates[b]))
+    });
+    let mut position = vec![0u32; rank.len()];
+    for (p, &c) in rank.iter().enumerate() {
+        position[c] = p as u32;
+    }
+    let templates = rank
+        .iter()
+        .map(|&c| Template {
+            id: template_id(&g.templates[c]),
+            template: g.templates[c].clone(),
+            count: stats[c].count,
+            levels: stats[c]
+                .levels
+                .iter()
+                .map(|(l, n)| (l.to_string(), *n))
+                .collect(),
+            first_seen: stats[c].first.map(crate::framing::format_rfc3339),
+            last_seen: stats[c].last.map(crate::framing::format_rfc3339),
+            example: stats[c]
+                .example
+                .map(|si| shapes[si].example.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let lines = lines
+        .into_iter()
+        .map(|s| position[g.of[s as usize] as usize])
+        .collect();
+    Mined { templates, lines }
+}
+
+/// One template's lines, as [`mine`] counts them.
+#[derive(Default)]
+struct Stats {
+    count: u64,
+    first: Option<Nanos>,
+    last: Option<Nanos>,
+    levels: BTreeMap<&'static str, u64>,
+    /// Its earliest shape.
+    example: Option<usize>,
+}
+
+/// Distinct shapes grouped into templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grouping {
+    /// The templates' texts.
+    pub templates: Vec<String>,
+    /// Each shape's template: an index into `templates`.
+    pub of: Vec<u32>,
+}
+
+/// Groups distinct shapes (masked text, lines) into templates.
+///
+/// The shapes are clustered most frequent first (ties by text): the grouping depends on the
+/// set of shapes and their counts only, not on their order or on how the input was cut.
+pub fn group(shapes: &[(&str, u64)]) -> Grouping {
     let mut order: Vec<u32> = (0..shapes.len() as u32).collect();
     order.sort_by(|&a, &b| {
-        let (sa, sb) = (&shapes[a as usize], &shapes[b as usize]);
-        sb.count.cmp(&sa.count).then_with(|| sa.text.cmp(&sb.text))
+        let (sa, sb) = (shapes[a as usize], shapes[b as usize]);
+        sb.1.cmp(&sa.1).then_with(|| sa.0.cmp(sb.0))
     });
     let mut clusters: Vec<Cluster> = Vec::new();
-    // Clusters by token count and first token.
-    let mut by_key: FxHashMap<(usize, &str), Vec<usize>> = FxHashMap::default();
+    // Clusters by token count.
+    let mut by_len: FxHashMap<usize, Vec<usize>> = FxHashMap::default();
     let mut cluster_of = vec![0u32; shapes.len()];
     for &si in &order {
-        let shape = &shapes[si as usize];
-        let tokens: Vec<&str> = shape.text.split(' ').collect();
-        let level = level_of(&tokens);
-        let key = (tokens.len(), "");
-        let best = by_key.get(&key).and_then(|cands| {
+        let (text, count) = shapes[si as usize];
+        let tokens: Vec<&str> = text.split(' ').collect();
+        let best = by_len.get(&tokens.len()).and_then(|cands| {
             cands
                 .iter()
                 .filter(|&&c| mergeable(&clusters[c].tokens, &tokens))
@@ -456,57 +555,32 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
                         *t = merge_token(t, s);
                     }
                 }
-                cl.absorb(si, shape, level);
+                cl.count += count;
                 c
             }
             None => {
                 let tokens = tokens.iter().map(|t| t.to_string()).collect();
-                clusters.push(Cluster::new(tokens, si, shape, level));
-                by_key.entry(key).or_default().push(clusters.len() - 1);
+                clusters.push(Cluster { tokens, count });
+                by_len.entry(text.split(' ').count()).or_default().push(clusters.len() - 1);
                 clusters.len() - 1
             }
         };
         cluster_of[si as usize] = c as u32;
     }
     let alias = merge_words(&mut clusters);
-    let cluster_of: Vec<u32> = cluster_of
-        .into_iter()
-        .map(|c| alias[c as usize] as u32)
-        .collect();
-    // Templates by count, then text; each line's template.
-    let mut rank: Vec<usize> = (0..clusters.len()).filter(|&c| alias[c] == c).collect();
-    let texts: Vec<String> = clusters.iter().map(|c| c.tokens.join(" ")).collect();
-    rank.sort_by(|&a, &b| {
-        clusters[b]
-            .count
-            .cmp(&clusters[a].count)
-            .then_with(|| texts[a].cmp(&texts[b]))
-    });
-    let mut position = vec![0u32; clusters.len()];
-    for (p, &c) in rank.iter().enumerate() {
-        position[c] = p as u32;
+    let mut live = vec![u32::MAX; clusters.len()];
+    let mut templates = Vec::new();
+    for (c, cl) in clusters.iter().enumerate() {
+        if alias[c] == c {
+            live[c] = templates.len() as u32;
+            templates.push(cl.tokens.join(" "));
+        }
     }
-    let templates = rank
-        .iter()
-        .map(|&c| Template {
-            id: template_id(&texts[c]),
-            template: texts[c].clone(),
-            count: clusters[c].count,
-            levels: clusters[c]
-                .levels
-                .iter()
-                .map(|(l, n)| (l.to_string(), *n))
-                .collect(),
-            first_seen: clusters[c].first.map(crate::framing::format_rfc3339),
-            last_seen: clusters[c].last.map(crate::framing::format_rfc3339),
-            example: clusters[c].example.1.clone(),
-        })
-        .collect();
-    let lines = lines
+    let of = cluster_of
         .into_iter()
-        .map(|s| position[cluster_of[s as usize] as usize])
+        .map(|c| live[alias[c as usize]])
         .collect();
-    Mined { templates, lines }
+    Grouping { templates, of }
 }
 
 /// Merges the clusters alike but for one word into one, that word `<*>`, where at least
@@ -539,7 +613,7 @@ fn merge_words(clusters: &mut [Cluster]) -> Vec<usize> {
                 alias[o] = target;
                 // A group lists its clusters in order: the target comes first.
                 let (a, b) = clusters.split_at_mut(o);
-                a[target].take(&b[0]);
+                a[target].count += b[0].count;
             }
         }
     }
@@ -600,7 +674,7 @@ mod tests {
 
     #[test]
     fn a_level_is_an_upper_case_word_or_a_level_field() {
-        let level = |s: &str| level_of(&s.split(' ').collect::<Vec<_>>());
+        let level = line_level;
         assert_eq!(level("- uvicorn.error - ERROR - Exception"), Some("error"));
         assert_eq!(level("[WARN] disk almost full"), Some("warning"));
         assert_eq!(level("level=info msg=started"), Some("info"));
