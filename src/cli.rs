@@ -279,6 +279,24 @@ pub struct RunArgs {
     /// come from sketches (within 0.5% of the exact values; the report says so).
     #[arg(long, value_parser = parse_size, default_value = "1G")]
     pub memory: usize,
+    /// The least severe level of the records no signature matched (and without a traceback)
+    /// that the report groups by message template, to show the new and surging ones; `off`
+    /// groups none.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = TemplateLevel::Warning)]
+    pub templates: TemplateLevel,
+}
+
+/// `--templates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateLevel {
+    /// Warnings, errors and critical records.
+    Warning,
+    /// Errors and critical records.
+    Error,
+    /// Critical (fatal) records only.
+    Critical,
+    /// No templates section.
+    Off,
 }
 
 /// `--input-format`.
@@ -685,6 +703,13 @@ impl RunArgs {
         c.scan.year = self.year;
         c.scan.max_decompressed = self.max_decompressed as u64;
         c.scan.memory = Some(self.memory as u64);
+        let floor = |l: &str| Some(faultline::templates::severity(l) as u8);
+        c.scan.templates = match self.templates {
+            TemplateLevel::Warning => floor("warning"),
+            TemplateLevel::Error => floor("error"),
+            TemplateLevel::Critical => floor("critical"),
+            TemplateLevel::Off => None,
+        };
         if self.no_requests {
             c.without_requests();
         }

@@ -12,7 +12,6 @@ use rayon::prelude::*;
 
 use crate::aggregate::{Budget, Pairer, Summary};
 use crate::classify::RecordStep;
-use crate::templates::Shaper;
 use crate::config::Config;
 use crate::error::InputError;
 use crate::framing::{
@@ -20,6 +19,7 @@ use crate::framing::{
     Stitcher, Unwrapper, YearHint,
 };
 use crate::input::{self, split_lines, Mapped, Opened, Part, ReadAhead, Source};
+use crate::templates::Shaper;
 
 /// The per-record steps of one worker: classification, and the message shapes of records
 /// no signature matched.

@@ -123,3 +123,52 @@ pub fn incident_log() -> String {
     }
     s
 }
+
+/// An hour of a service log (Python logging's default layout with a timing middleware)
+/// that changes behaviour mid-way: a payment error that did not exist before 07:30, a
+/// database error that was rare until 07:40 and then 30 a minute (with latency up tenfold),
+/// and a cache warning every four minutes throughout. `surge` false keeps the database error
+/// rare to the end.
+pub fn shifting_log(surge: bool) -> String {
+    let mut s = String::new();
+    for m in 0..60u32 {
+        for k in 0..20u32 {
+            let slow = surge && m >= 40;
+            s.push_str(&format!(
+                "2025-03-04 07:{m:02}:{:02},{:03} - app.middleware.timing - INFO - request \
+                 method=GET path=/api/v1/orders/{} status=200 duration_ms={}\n",
+                k * 3,
+                k * 7,
+                100 + k,
+                if slow { 2000 + k * 10 } else { 12 + k % 4 }
+            ));
+        }
+        if m % 4 == 0 {
+            s.push_str(&format!(
+                "2025-03-04 07:{m:02}:05,000 - app.cache - WARNING - cache miss ratio high \
+                 ratio=0.{}\n",
+                10 + m
+            ));
+        }
+        if surge && m >= 30 {
+            s.push_str(&format!(
+                "2025-03-04 07:{m:02}:07,000 - app.payments - ERROR - payment provider \
+                 returned 502 for order {}\n",
+                4000 + m * 7
+            ));
+        }
+        let db = if surge && m >= 40 {
+            30
+        } else {
+            u32::from(m % 5 == 0)
+        };
+        for k in 0..db {
+            s.push_str(&format!(
+                "2025-03-04 07:{m:02}:{k:02},500 - app.db - ERROR - connection pool exhausted \
+                 after {} ms waiting\n",
+                100 + (m * 31 + k * 17) % 900
+            ));
+        }
+    }
+    s
+}

@@ -23,6 +23,9 @@ fn corpus_of(dir: &Path, copies: usize) -> PathBuf {
             data.extend(std::fs::read(samples().join(name)).unwrap());
         }
     }
+    // Warnings and errors no signature knows, new and surging: the templates section and
+    // its ids are compared too.
+    data.extend(shifting_log(true).into_bytes());
     let p = dir.join("mixed.log");
     std::fs::write(&p, data).unwrap();
     p
@@ -67,6 +70,15 @@ fn threads_and_chunk_sizes_give_identical_json_cli() {
         out.stdout
     };
     let base = run(&["--threads", "1"]);
+    let v: serde_json::Value = serde_json::from_slice(&base).unwrap();
+    let changes: Vec<&str> = v["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["change"].as_str().unwrap())
+        .collect();
+    // The samples come first, days before: the hour's templates are new after them.
+    assert_eq!(changes, ["new", "new", "new", "steady"]);
     assert_eq!(run(&["--threads", "2"]), base);
     assert_eq!(run(&["--threads", "2", "--chunk-size", "4K"]), base);
     assert_eq!(run(&["--threads", "8", "--chunk-size", "1000"]), base);

@@ -306,7 +306,9 @@ impl Classifier {
                 level,
             });
             let overlapping = match (traceback, level) {
-                (true, _) => self.overlaps_anchor(&self.tb_overlaps, buf, at, TRACEBACK_ANCHOR.len()),
+                (true, _) => {
+                    self.overlaps_anchor(&self.tb_overlaps, buf, at, TRACEBACK_ANCHOR.len())
+                }
                 (_, true) => {
                     let len = LEVEL_LITERALS[pid - self.level_id].len();
                     self.overlaps_anchor(&self.level_overlaps, buf, at, len)

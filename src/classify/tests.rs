@@ -211,10 +211,30 @@ fn prefilter_finds_anchor_offsets() {
         tb,
         vec![Hit {
             offset: 2,
-            traceback: true
+            traceback: true,
+            level: false,
         }]
     );
     assert!(c.prefilter(b"2025-01-10 INFO all good\n").is_empty());
+    // Level words are found as levels, not anchors.
+    let lv = c.prefilter(b"2025-01-10 ERROR payment failed\n{\"level\":\"warn\"}\n");
+    assert_eq!(lv.len(), 2, "{lv:?}");
+    assert!(lv.iter().all(|h| h.level && !h.traceback));
+}
+
+#[test]
+fn an_anchor_overlapping_a_level_word_is_still_found() {
+    // `ERROR` would hide `RROR: disk` in a non-overlapping search.
+    let mut cat = Catalog::builtin().unwrap();
+    cat.add_str(
+        std::path::Path::new("u.toml"),
+        &one_signature(&["RROR: disk"], "RROR: disk full"),
+    )
+    .unwrap();
+    let c = Classifier::new(cat);
+    let hits = c.prefilter(b"x\nERROR: disk full\n");
+    assert!(hits.iter().any(|h| !h.level && !h.traceback), "{hits:?}");
+    assert!(hits.iter().any(|h| h.level), "{hits:?}");
 }
 
 fn one_signature(anchors: &[&str], pattern: &str) -> String {

@@ -60,7 +60,8 @@ pub struct Comparison {
     pub after: Side,
     /// `p99_ms` after divided by before.
     pub p99_ratio: Option<f64>,
-    /// Signatures and exception groups: new, regressed, persisting, then resolved; by count
+    /// Signatures, exception groups and message templates: new, regressed, persisting, then
+    /// resolved; by count
     /// after, then before, then id.
     pub signatures: Vec<Change>,
     /// Endpoints seen on either side, by requests on both sides, then name.
@@ -134,9 +135,10 @@ impl Status {
 /// One signature or exception group, before and after.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Change {
-    /// The signature id, or `Type: message` (and its location) for an exception group.
+    /// The signature id, `Type: message` (and its location) for an exception group, the
+    /// template's text for a message template.
     pub id: String,
-    /// `signature` or `exception`.
+    /// `signature`, `exception` or `template`.
     pub kind: String,
     /// The signature's title (empty for exceptions).
     pub title: String,
@@ -257,6 +259,14 @@ pub fn compare(
                 .entry(exception_id(x))
                 .or_insert_with(|| ("exception", String::new(), "error".into(), 0, 0));
             *if after_side { &mut e.4 } else { &mut e.3 } += x.count;
+        }
+        // Message templates by text: each side mined its own, and the same text is the
+        // same template.
+        for t in &r.templates {
+            let e = found
+                .entry(t.template.clone())
+                .or_insert_with(|| ("template", String::new(), t.level.clone(), 0, 0));
+            *if after_side { &mut e.4 } else { &mut e.3 } += t.count;
         }
     }
     let timed = b.hours.is_some() && a.hours.is_some();

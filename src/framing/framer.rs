@@ -316,7 +316,13 @@ impl<'a> StreamFramer<'a> {
         if split {
             let rest = &self.lines[1..];
             out(&self.lines[..1], false, self.lines[0].hit, true, level);
-            out(rest, self.st.traceback, rest.iter().any(|l| l.hit), false, false);
+            out(
+                rest,
+                self.st.traceback,
+                rest.iter().any(|l| l.hit),
+                false,
+                false,
+            );
         } else {
             out(
                 &self.lines,

@@ -126,6 +126,16 @@ pub fn render_markdown_with_charts(r: &Report, charts: &[(String, String)]) -> S
         let _ = writeln!(o, "## Other exceptions\n");
         table(&mut o, &sections::exceptions(r), 30);
     }
+    if !r.templates.is_empty() {
+        let _ = writeln!(o, "## Warnings and errors by template\n");
+        let _ = writeln!(
+            o,
+            "Records at warning level or above that no signature matched, grouped by message \
+             template (`<*>` marks a value that varies). *New*: absent before *since*; \
+             *surging*: its rate rose that many times from *since* on.\n"
+        );
+        table(&mut o, &sections::templates(r), 30);
+    }
     if !r.by_source.is_empty() {
         let _ = writeln!(o, "## By source\n");
         table(&mut o, &sections::by_source(r), usize::MAX);
@@ -173,6 +183,25 @@ fn summary(o: &mut String, r: &Report) {
             o,
             "- **Other exceptions:** {n} in {} groups (see below).",
             r.exceptions.len()
+        );
+    }
+    let changed: Vec<&super::TemplateReport> = r
+        .templates
+        .iter()
+        .filter(|t| t.change != "steady")
+        .collect();
+    if !changed.is_empty() {
+        let new = changed.iter().filter(|t| t.change == "new").count();
+        let first = changed
+            .iter()
+            .filter_map(|t| t.since.as_deref())
+            .min()
+            .unwrap_or("-");
+        let _ = writeln!(
+            o,
+            "- **New messages:** {new} message template(s) new and {} surging, the first from \
+             {first} (see below).",
+            changed.len() - new
         );
     }
     let q = &r.requests;

@@ -74,7 +74,9 @@ pub(crate) fn templates(messages: Messages, range: &Seen) -> (Vec<TemplateReport
                 since: up.map(|r| at(r.at)),
                 before_per_minute: up.map(|r| round3(r.before)),
                 after_per_minute: up.map(|r| round3(r.after)),
-                ratio: up.filter(|r| !r.is_new()).map(|r| round3(r.after / r.before)),
+                ratio: up
+                    .filter(|r| !r.is_new())
+                    .map(|r| round3(r.after / r.before)),
                 incident: None,
                 example: a.example.map(|e| e.text),
             }
@@ -87,8 +89,16 @@ pub(crate) fn templates(messages: Messages, range: &Seen) -> (Vec<TemplateReport
     };
     let severity = |l: &str| std::cmp::Reverse(crate::templates::severity(l));
     list.sort_by(|a, b| {
-        (rank(&a.change), severity(&a.level), std::cmp::Reverse(a.count))
-            .cmp(&(rank(&b.change), severity(&b.level), std::cmp::Reverse(b.count)))
+        (
+            rank(&a.change),
+            severity(&a.level),
+            std::cmp::Reverse(a.count),
+        )
+            .cmp(&(
+                rank(&b.change),
+                severity(&b.level),
+                std::cmp::Reverse(b.count),
+            ))
             .then_with(|| a.since.cmp(&b.since))
             .then_with(|| a.template.cmp(&b.template))
     });
@@ -116,9 +126,7 @@ pub(crate) fn link_incidents(list: &mut [TemplateReport], incidents: &[IncidentR
             continue;
         };
         t.incident = windows.iter().position(|w| {
-            w.is_some_and(|(s, e)| {
-                since >= s - jiff::SignedDuration::from_secs(60) && since < e
-            })
+            w.is_some_and(|(s, e)| since >= s - jiff::SignedDuration::from_secs(60) && since < e)
         });
     }
 }

@@ -3,10 +3,10 @@
 //! Renderers never see framing or aggregation types: they get a [`Report`] and return bytes.
 
 mod build;
-mod messages;
 mod charts;
 pub(crate) mod html;
 pub(crate) mod markdown;
+mod messages;
 pub mod sections;
 pub(crate) mod table;
 

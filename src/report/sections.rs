@@ -167,6 +167,46 @@ pub fn exceptions(r: &Report) -> Section {
     }
 }
 
+/// The warnings and errors no signature matched, by template: what changed first.
+pub fn templates(r: &Report) -> Section {
+    let rows = r
+        .templates
+        .iter()
+        .map(|t| {
+            let change = match (t.change.as_str(), t.ratio) {
+                ("surging", Some(x)) => format!("surging {x:.0}x"),
+                ("steady", _) => "-".to_string(),
+                (c, _) => c.to_string(),
+            };
+            let change = match t.incident {
+                Some(i) => format!("{change} (incident {})", i + 1),
+                None => change,
+            };
+            vec![
+                Cell::Text(change),
+                Cell::Time(t.since.clone()),
+                Cell::Text(t.level.clone()),
+                Cell::Message(t.template.clone()),
+                Cell::Count(t.count),
+                Cell::Time(t.first_seen.clone()),
+                Cell::Time(t.last_seen.clone()),
+            ]
+        })
+        .collect();
+    Section {
+        header: &[
+            "change",
+            "since",
+            "level",
+            "template",
+            "count",
+            "first seen",
+            "last seen",
+        ],
+        rows,
+    }
+}
+
 /// The findings of each source (`--by source`).
 pub fn by_source(r: &Report) -> Section {
     let rows = r

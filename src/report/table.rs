@@ -348,6 +348,22 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
             ));
         }
     }
+    if !r.templates.is_empty() {
+        push_styled(
+            &mut out,
+            Some("warnings and errors by template"),
+            &sections::templates(r),
+            20,
+            style,
+            day,
+        );
+        if r.templates.len() > 20 {
+            out.push_str(&format!(
+                "... and {} more templates (see --format json)\n",
+                r.templates.len() - 20
+            ));
+        }
+    }
     if !r.by_source.is_empty() {
         push_styled(
             &mut out,

@@ -141,6 +141,42 @@ fn report() -> Report {
                 last_seen: None,
             },
         ],
+        templates: vec![
+            TemplateReport {
+                id: "95476e22".into(),
+                template: "- app.payments - ERROR - payment provider returned <*> for order <*>"
+                    .into(),
+                level: "error".into(),
+                count: 30,
+                first_seen: time(30, 7),
+                last_seen: time(59, 7),
+                change: "new".into(),
+                since: time(30, 0),
+                before_per_minute: Some(0.0),
+                after_per_minute: Some(1.0),
+                ratio: None,
+                incident: Some(0),
+                example: Some(
+                    "2025-01-10 06:30:07,000 - app.payments - ERROR - payment provider returned 502 for order 1234"
+                        .into(),
+                ),
+            },
+            TemplateReport {
+                id: "38249ce9".into(),
+                template: "- app.cache - WARNING - cache miss ratio high ratio=<*>".into(),
+                level: "warning".into(),
+                count: 15,
+                first_seen: time(0, 5),
+                last_seen: time(56, 5),
+                change: "steady".into(),
+                since: None,
+                before_per_minute: None,
+                after_per_minute: None,
+                ratio: None,
+                incident: None,
+                example: None,
+            },
+        ],
         errors: vec![InputErrorReport {
             path: "old.log.gz".into(),
             message: "old.log.gz: corrupt gzip stream at compressed byte offset 10: eof".into(),

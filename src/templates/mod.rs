@@ -461,7 +461,9 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
         t.count += s.count;
         t.first = min_time(t.first, s.first);
         t.last = t.last.max(s.last);
-        *t.levels.entry(line_level(&s.text).unwrap_or("-")).or_insert(0) += s.count;
+        *t.levels
+            .entry(line_level(&s.text).unwrap_or("-"))
+            .or_insert(0) += s.count;
         t.example.get_or_insert(si);
     }
     // Templates by count, then text; each line's template.
@@ -561,7 +563,10 @@ pub fn group(shapes: &[(&str, u64)]) -> Grouping {
             None => {
                 let tokens = tokens.iter().map(|t| t.to_string()).collect();
                 clusters.push(Cluster { tokens, count });
-                by_len.entry(text.split(' ').count()).or_default().push(clusters.len() - 1);
+                by_len
+                    .entry(text.split(' ').count())
+                    .or_default()
+                    .push(clusters.len() - 1);
                 clusters.len() - 1
             }
         };
