@@ -111,8 +111,9 @@ pub struct Classifier {
     /// Prefilter literals that can overlap the traceback literal: where the traceback
     /// literal matches, they are looked for around it (a non-overlapping search reports one).
     tb_overlaps: Vec<String>,
-    /// Anchor literals that can overlap a level literal, looked for around one likewise.
-    level_overlaps: Vec<String>,
+    /// Per level literal, the anchor literals that can start inside it, with where: a
+    /// non-overlapping search resumes after the level word and would miss them.
+    level_overlaps: Vec<Vec<(usize, String)>>,
     /// Tells classifiers apart (a clone keeps it: it classifies alike), for the memo that
     /// outlives a chunk (`step.rs`).
     id: u64,
@@ -209,10 +210,19 @@ impl Classifier {
             .filter(|a| overlaps(a, TRACEBACK_ANCHOR))
             .map(|a| a.to_string())
             .collect();
-        let level_overlaps: Vec<String> = lits
+        let level_overlaps = LEVEL_LITERALS
             .iter()
-            .filter(|a| LEVEL_LITERALS.iter().any(|l| overlaps(a, l)))
-            .map(|a| a.to_string())
+            .map(|l| {
+                let mut v = Vec::new();
+                for k in 1..l.len() {
+                    for a in &lits {
+                        if a.starts_with(&l[k..]) || l[k..].starts_with(a) {
+                            v.push((k, a.to_string()));
+                        }
+                    }
+                }
+                v
+            })
             .collect();
         let minimal = teddy::order(&minimal);
         let prefilter_lits = minimal.iter().map(|s| s.to_string()).collect();
@@ -307,12 +317,11 @@ impl Classifier {
             });
             let overlapping = match (traceback, level) {
                 (true, _) => {
-                    self.overlaps_anchor(&self.tb_overlaps, buf, at, TRACEBACK_ANCHOR.len())
+                    self.overlaps_anchor(buf, at)
                 }
-                (_, true) => {
-                    let len = LEVEL_LITERALS[pid - self.level_id].len();
-                    self.overlaps_anchor(&self.level_overlaps, buf, at, len)
-                }
+                (_, true) => self.level_overlaps[pid - self.level_id]
+                    .iter()
+                    .any(|(k, a)| buf[at + k..].starts_with(a.as_bytes())),
                 _ => false,
             };
             if overlapping {
@@ -326,12 +335,11 @@ impl Classifier {
         (hits, escapes)
     }
 
-    /// Whether one of `anchors` is around the literal of `len` bytes found at `at` (a
-    /// non-overlapping search reports one of two overlapping matches).
-    fn overlaps_anchor(&self, anchors: &[String], buf: &[u8], at: usize, len: usize) -> bool {
-        anchors.iter().any(|a| {
+    /// Whether an anchor literal that overlaps the traceback literal found at `at` is there.
+    fn overlaps_anchor(&self, buf: &[u8], at: usize) -> bool {
+        self.tb_overlaps.iter().any(|a| {
             let lo = at.saturating_sub(a.len());
-            let hi = (at + len + a.len()).min(buf.len());
+            let hi = (at + TRACEBACK_ANCHOR.len() + a.len()).min(buf.len());
             memchr::memmem::find(&buf[lo..hi], a.as_bytes()).is_some()
         })
     }
