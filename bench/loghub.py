@@ -8,7 +8,11 @@ truth's, string for string (spaces collapsed). Reads the `Content` column of
 `../shared/corpus/loghub/*_structured.csv` (never copied into the project) and skips when
 that directory is absent.
 
+Then the throughput of `faultline templates` over a generator log (1 GiB by default, made
+with `../shared/bench/genlog.py` when absent), beside `rg -c` over the same file:
+
     python3 bench/loghub.py [--bin target/release/faultline] [--corpus DIR]
+                            [--log FILE | --size 1G] [--no-throughput]
 """
 import argparse
 import collections
@@ -16,6 +20,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,12 +51,58 @@ def accuracy(truth, got):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", default=os.path.join(HERE, "..", "target", "release", "faultline"))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(HERE, "..", "target"))
+    ap.add_argument("--bin", default=os.path.join(target, "release", "faultline"))
+    ap.add_argument("--log", help="the log to time `templates` on (default: a generator log)")
+    ap.add_argument("--size", default="1G", help="size of the generated log (default 1G)")
+    ap.add_argument("--no-throughput", action="store_true")
     ap.add_argument("--corpus", default=os.path.join(HERE, "..", "..", "shared", "corpus", "loghub"))
     a = ap.parse_args()
+    status = 0
     if not os.path.isdir(a.corpus):
         print(f"skipped: no Loghub corpus at {a.corpus}")
-        return 0
+    else:
+        status = accuracy_table(a)
+    if status == 0 and not a.no_throughput:
+        status = throughput(a)
+    return status
+
+
+def timed(cmd):
+    """Seconds `cmd` took (its output discarded), best of three."""
+    best = None
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        took = time.perf_counter() - start
+        best = took if best is None else min(best, took)
+    return best
+
+
+def throughput(a):
+    log = a.log
+    if log is None:
+        gen = os.path.join(HERE, "..", "..", "shared", "bench", "genlog.py")
+        log = os.path.join(tempfile.gettempdir(), "faultline-bench", f"{a.size}-plain.log")
+        if not os.path.exists(log):
+            if not os.path.exists(gen):
+                print(f"throughput skipped: no log given and no generator at {gen}")
+                return 0
+            os.makedirs(os.path.dirname(log), exist_ok=True)
+            subprocess.run([sys.executable, gen, "--size", a.size, "--profile", "plain",
+                            "--seed", "7", "--out", log], check=True)
+    with open(log, "rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+    fl = timed([a.bin, "templates", "-f", "json", "-o", os.devnull, log])
+    print(f"\ntemplates over {log}: {lines} lines in {fl:.2f} s, "
+          f"{lines / fl / 1e6:.2f} M lines/s (best of 3)")
+    if shutil.which("rg"):
+        rg = timed(["rg", "-c", "Traceback|ERROR", log])
+        print(f"rg -c 'Traceback|ERROR' over the same file: {rg:.2f} s; templates / rg = {fl / rg:.1f}")
+    return 0
+
+
+def accuracy_table(a):
     sets = sorted(f for f in os.listdir(a.corpus) if f.endswith("_structured.csv"))
     gas, pas = [], []
     print(f"{'set':<12} {'lines':>6} {'templates':>9} {'truth':>6} {'GA':>6} {'PA':>6} {'lines/s':>10}")
