@@ -316,9 +316,7 @@ impl Classifier {
                 level,
             });
             let overlapping = match (traceback, level) {
-                (true, _) => {
-                    self.overlaps_anchor(buf, at)
-                }
+                (true, _) => self.overlaps_anchor(buf, at),
                 (_, true) => self.level_overlaps[pid - self.level_id]
                     .iter()
                     .any(|(k, a)| buf[at + k..].starts_with(a.as_bytes())),
