@@ -307,3 +307,27 @@ fn levels_are_read_in_json_logfmt_and_nginx_layouts() {
         assert_eq!(list[0]["count"], 10);
     }
 }
+
+#[test]
+fn compare_matches_templates_by_text() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("app.log");
+    std::fs::write(&p, shifting_log(true)).unwrap();
+    let out = succeed(
+        faultline()
+            .args(["compare", "-f", "json", "--split", "2025-03-04T07:30:00Z"])
+            .arg(&p),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = |text: &str| {
+        v["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["kind"] == "template" && c["id"].as_str().unwrap().contains(text))
+            .map(|c| c["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("payment provider").as_deref(), Some("new"));
+    assert_eq!(status("connection pool").as_deref(), Some("regressed"));
+    assert_eq!(status("cache miss").as_deref(), Some("persisting"));
+}
