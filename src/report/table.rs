@@ -332,35 +332,18 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
             out.push('\n');
         }
     }
-    if !r.exceptions.is_empty() {
-        push_styled(
-            &mut out,
-            Some("other exceptions"),
-            &sections::exceptions(r),
-            20,
-            style,
-            day,
-        );
-        if r.exceptions.len() > 20 {
-            out.push_str(&format!(
-                "... and {} more groups (see --format json)\n",
-                r.exceptions.len() - 20
-            ));
+    for (title, section, what) in [
+        ("other exceptions", sections::exceptions(r), "groups"),
+        ("warnings and errors by template", sections::templates(r), "templates"),
+    ] {
+        if section.rows.is_empty() {
+            continue;
         }
-    }
-    if !r.templates.is_empty() {
-        push_styled(
-            &mut out,
-            Some("warnings and errors by template"),
-            &sections::templates(r),
-            20,
-            style,
-            day,
-        );
-        if r.templates.len() > 20 {
+        push_styled(&mut out, Some(title), &section, 20, style, day);
+        if section.rows.len() > 20 {
             out.push_str(&format!(
-                "... and {} more templates (see --format json)\n",
-                r.templates.len() - 20
+                "... and {} more {what} (see --format json)\n",
+                section.rows.len() - 20
             ));
         }
     }
