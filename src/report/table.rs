@@ -334,7 +334,11 @@ pub fn render_table_styled(r: &Report, style: &TableStyle) -> String {
     }
     for (title, section, what) in [
         ("other exceptions", sections::exceptions(r), "groups"),
-        ("warnings and errors by template", sections::templates(r), "templates"),
+        (
+            "warnings and errors by template",
+            sections::templates(r),
+            "templates",
+        ),
     ] {
         if section.rows.is_empty() {
             continue;
