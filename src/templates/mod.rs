@@ -95,11 +95,65 @@ pub fn mask(msg: &str, out: &mut String) {
             space = false;
         }
         started = true;
-        match digit {
-            true => mask_word(&msg[start..i], out),
-            false => out.push_str(&msg[start..i]),
+        let word = &msg[start..i];
+        if class == OTHER || (!digit && !host_before_port(word, &b[i..])) || numbered_name(word) {
+            out.push_str(word);
+            continue;
+        }
+        if digit {
+            mask_word(word, out);
+            i += magnitude_unit(word, &b[i..]);
+        } else {
+            push_wildcard(out);
         }
     }
+}
+
+/// Whether a word with a digit is a name with a short number (`en0`, `wl0`, `IPv6`,
+/// `SOCKS5`, `NAT64`): at least two letters, then one or two digits, and nothing else.
+/// Such a word is kept; where it varies ([`digits_apart`]) clustering makes it `<*>`.
+fn numbered_name(word: &str) -> bool {
+    let b = word.as_bytes();
+    let letters = b.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    let digits = b.len() - letters;
+    letters >= 2 && (1..=2).contains(&digits) && b[letters..].iter().all(u8::is_ascii_digit)
+}
+
+/// Whether a word without digits is a host name before a port (`proxy.example.com:5070`):
+/// three or more dotted labels, then `:` and a digit. A host is a value; a dotted name
+/// before anything else (`com.apple.xpc:`, `org.example.Main`) is not.
+fn host_before_port(word: &str, rest: &[u8]) -> bool {
+    rest.len() >= 2
+        && rest[0] == b':'
+        && rest[1].is_ascii_digit()
+        && word.split('.').filter(|l| !l.is_empty()).count() >= 3
+}
+
+/// The bytes of a magnitude unit that follows a number (`877.0 B`, `4.4 KB)`) and is part of
+/// its value: the unit changes with the magnitude, so it is masked with the number. Units
+/// that do not (`bytes`, `ms`, `seconds`) stay words.
+fn magnitude_unit(number: &str, rest: &[u8]) -> usize {
+    const UNITS: [&[u8]; 10] = [
+        b"B", b"KB", b"MB", b"GB", b"TB", b"KiB", b"MiB", b"GiB", b"TiB", b"kB",
+    ];
+    if !number.bytes().all(|c| c.is_ascii_digit() || c == b'.') || rest.first() != Some(&b' ') {
+        return 0;
+    }
+    let word = rest[1..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .count();
+    match UNITS.contains(&&rest[1..1 + word]) {
+        true => 1 + word,
+        false => 0,
+    }
+}
+
+/// Whether two different words are one name with different numbers (`en0` and `en1`).
+fn digits_apart(a: &str, b: &str) -> bool {
+    let stem = |w: &str| w.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (sa, sb) = (stem(a), stem(b));
+    sa < a.len() && sb < b.len() && a[..sa] == b[..sb] && sa > 0
 }
 
 /// Appends a compound word that holds a digit, masked: its leading `name_` parts kept
@@ -385,12 +439,19 @@ pub fn json_level(line: &[u8]) -> Option<&'static str> {
 }
 
 /// Whether `shape` may join the cluster: where they differ, one side holds a value (a word
-/// that differs is another template, until [`MANY_WORDS`] make it a variable).
+/// that differs is another template, until [`MANY_WORDS`] make it a variable), and the word
+/// on the other side is not elsewhere in the first (then the two are one message shifted by
+/// an optional part, which [`merge_lengths`] aligns).
 fn mergeable(cluster: &[String], shape: &[&str]) -> bool {
-    cluster
-        .iter()
-        .zip(shape)
-        .all(|(c, s)| c == s || c.contains(WILDCARD) || s.contains(WILDCARD))
+    let shifted = |c: &str, s: &str| {
+        (!c.contains(WILDCARD) && shape.contains(&c))
+            || (!s.contains(WILDCARD) && cluster.iter().any(|t| t == s))
+    };
+    cluster.iter().zip(shape).all(|(c, s)| {
+        c == s
+            || digits_apart(c, s)
+            || ((c.contains(WILDCARD) || s.contains(WILDCARD)) && !shifted(c, s))
+    })
 }
 
 /// How many of `shape`'s tokens equal the cluster's (a wildcard in the cluster agrees with
@@ -572,13 +633,14 @@ pub fn group(shapes: &[(&str, u64)]) -> Grouping {
         };
         cluster_of[si as usize] = c as u32;
     }
-    let alias = merge_words(&mut clusters);
+    let mut alias = merge_words(&mut clusters);
+    merge_lengths(&mut clusters, &mut alias);
     let mut live = vec![u32::MAX; clusters.len()];
     let mut templates = Vec::new();
     for (c, cl) in clusters.iter().enumerate() {
         if alias[c] == c {
             live[c] = templates.len() as u32;
-            templates.push(cl.tokens.join(" "));
+            templates.push(render(&cl.tokens));
         }
     }
     let of = cluster_of
@@ -622,7 +684,13 @@ fn merge_words(clusters: &mut [Cluster]) -> Vec<usize> {
             }
         }
     }
-    // A cluster merged into one that was merged later ends at the last.
+    resolve(&mut alias);
+    alias
+}
+
+/// Points every cluster at the one it finally merged into (a cluster merged into one that
+/// was merged later ends at the last).
+fn resolve(alias: &mut [usize]) {
     for i in 0..alias.len() {
         let mut a = alias[i];
         while alias[a] != a {
@@ -630,7 +698,148 @@ fn merge_words(clusters: &mut [Cluster]) -> Vec<usize> {
         }
         alias[i] = a;
     }
-    alias
+}
+
+/// A variable that may be empty, from [`merge_lengths`]: written without the spaces around
+/// it (`bytes<*>sent` covers `bytes sent` and `bytes (4.4 KB) sent`).
+const GAP: &str = "<*>\u{0}";
+
+/// Longest template [`merge_lengths`] aligns, in tokens; longer ones are left as they are.
+const ALIGN_TOKENS: usize = 64;
+
+/// Live clusters of one first token that [`merge_lengths`] compares pairwise; past that
+/// many, the rest are left as they are (the pass is quadratic in them).
+const ALIGN_CLUSTERS: usize = 256;
+
+/// Merges clusters of different lengths that are one message with an optional or
+/// variable-length part (`3 bytes sent` and `4552 bytes (4.4 KB) sent`, `lifetime 00:17`
+/// and `lifetime <1 sec`), which same-length clustering keeps apart.
+///
+/// Two clusters with the same first token (or both a value first) are aligned on their longest common token
+/// subsequence. They merge when it covers at least [`SIMILARITY`] of the longer, and every
+/// stretch between aligned tokens is a variable: a substitution of one value for another
+/// (a `<*>`, and at most one word after it, on each side), or an insertion of `<*>` tokens
+/// only. A substitution becomes one `<*>`, an insertion a
+/// [`GAP`] (or nothing, beside an aligned `<*>` that can hold it). Each cluster is compared
+/// with the earlier ones in cluster order and joins the first that fits.
+fn merge_lengths(clusters: &mut [Cluster], alias: &mut [usize]) {
+    let mut by_first: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, c) in clusters.iter().enumerate() {
+        if alias[i] == i && c.tokens.len() <= ALIGN_TOKENS {
+            // Values first (`<*>:<*>`, `host.example:<*>`) are compared together.
+            let first = &c.tokens[0];
+            let key = match first.contains(WILDCARD) {
+                true => WILDCARD,
+                false => first,
+            };
+            by_first.entry(key.to_string()).or_default().push(i);
+        }
+    }
+    for group in by_first.into_values() {
+        let group = &group[..group.len().min(ALIGN_CLUSTERS)];
+        for (k, &j) in group.iter().enumerate() {
+            for &i in &group[..k] {
+                if alias[i] != i {
+                    continue;
+                }
+                if let Some(tokens) = align(&clusters[i].tokens, &clusters[j].tokens) {
+                    clusters[i].tokens = tokens;
+                    clusters[i].count += clusters[j].count;
+                    alias[j] = i;
+                    break;
+                }
+            }
+        }
+    }
+    resolve(alias);
+}
+
+/// The tokens of `a` and `b` merged as [`merge_lengths`] says, or `None` when they differ by
+/// more than variables.
+fn align(a: &[String], b: &[String]) -> Option<Vec<String>> {
+    if a.len() == b.len() && a == b {
+        return Some(a.to_vec());
+    }
+    // LCS lengths of every pair of suffixes.
+    let (n, m) = (a.len(), b.len());
+    let mut l = vec![0u16; (n + 1) * (m + 1)];
+    let at = |i: usize, j: usize| i * (m + 1) + j;
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            l[at(i, j)] = match a[i] == b[j] {
+                true => l[at(i + 1, j + 1)] + 1,
+                false => l[at(i + 1, j)].max(l[at(i, j + 1)]),
+            };
+        }
+    }
+    if (l[at(0, 0)] as f64) < SIMILARITY * n.max(m) as f64 {
+        return None;
+    }
+    // A value written one way or another: a `<*>` and at most a word after it (`<*>:<*>`,
+    // `<<*> sec`).
+    let value = |t: &[String]| t.len() <= 2 && t[0].contains(WILDCARD);
+    let all_wild = |t: &[String]| t.iter().all(|t| t.contains(WILDCARD));
+    let mut out: Vec<String> = Vec::with_capacity(n.max(m));
+    let (mut i, mut j) = (0, 0);
+    loop {
+        // The stretch up to the next aligned pair.
+        let (gi, gj) = (i, j);
+        while i < n && j < m && a[i] != b[j] {
+            if l[at(i + 1, j)] >= l[at(i, j + 1)] {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        if i == n || j == m {
+            (i, j) = (n, m);
+        }
+        let (sa, sb) = (&a[gi..i], &b[gj..j]);
+        match (sa.is_empty(), sb.is_empty()) {
+            (true, true) => {}
+            (false, false) if value(sa) && value(sb) => {
+                let gap = sa.iter().chain(sb).any(|t| t == GAP);
+                out.push(if gap { GAP } else { WILDCARD }.to_string());
+            }
+            (false, false) => return None,
+            (_, _) => {
+                let inserted = if sa.is_empty() { sb } else { sa };
+                if !all_wild(inserted) {
+                    return None;
+                }
+                let beside =
+                    out.last().is_some_and(|t| t == WILDCARD) || (i < n && a[i] == WILDCARD);
+                if !beside {
+                    out.push(GAP.to_string());
+                }
+            }
+        }
+        if i == n {
+            return Some(out);
+        }
+        out.push(a[i].clone());
+        i += 1;
+        j += 1;
+    }
+}
+
+/// A cluster's tokens as a template: joined by spaces, a [`GAP`] without them.
+fn render(tokens: &[String]) -> String {
+    let mut out = String::new();
+    let mut glue = true;
+    for t in tokens {
+        if t == GAP {
+            out.push_str(WILDCARD);
+            glue = true;
+            continue;
+        }
+        if !glue {
+            out.push(' ');
+        }
+        out.push_str(t);
+        glue = false;
+    }
+    out
 }
 
 #[cfg(test)]
