@@ -96,6 +96,10 @@ pub fn mask(msg: &str, out: &mut String) {
         }
         started = true;
         let word = &msg[start..i];
+        if class != OTHER && b[i..].starts_with(b"://") {
+            i += url_rest(word, &b[i..], out);
+            continue;
+        }
         if class == OTHER || (!digit && !host_before_port(word, &b[i..])) || numbered_name(word) {
             out.push_str(word);
             continue;
@@ -107,6 +111,30 @@ pub fn mask(msg: &str, out: &mut String) {
             push_wildcard(out);
         }
     }
+}
+
+/// Appends a URL (`word` its scheme, `rest` from its `://` on) and returns the bytes of
+/// `rest` it took: up to a space, a quote or a bracket, without the punctuation that ends a
+/// sentence. One with a digit in it (an address, a port, an id) is `scheme://<*>`; one
+/// without is kept (`https://example.com/health`).
+fn url_rest(word: &str, rest: &[u8], out: &mut String) -> usize {
+    let mut end = rest
+        .iter()
+        .position(|c| c.is_ascii_whitespace() || b"\"'<>()[]{}".contains(c))
+        .unwrap_or(rest.len());
+    while end > 3 && b".,;:".contains(&rest[end - 1]) {
+        end -= 1;
+    }
+    out.push_str(word);
+    match rest[..end].iter().any(u8::is_ascii_digit) {
+        true => {
+            out.push_str("://");
+            out.push_str(WILDCARD);
+        }
+        // `rest` is ASCII up to `end` or cut before a multi-byte character's first byte.
+        false => out.push_str(&String::from_utf8_lossy(&rest[..end])),
+    }
+    end
 }
 
 /// Whether a word with a digit is a name with a short number (`en0`, `wl0`, `IPv6`,
@@ -149,17 +177,48 @@ fn magnitude_unit(number: &str, rest: &[u8]) -> usize {
     }
 }
 
+/// Whether two different words are names in one dotted namespace (`com.apple.CacheDelete:`
+/// and `com.apple.Safari.Update:`): they share two or more leading labels.
+fn dotted_kin(a: &str, b: &str) -> bool {
+    let same = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    !a.contains(WILDCARD) && !b.contains(WILDCARD) && a[..same].matches('.').count() >= 2
+}
+
 /// Whether two different words are one name with different numbers (`en0` and `en1`).
 fn digits_apart(a: &str, b: &str) -> bool {
+    // What follows the number (`en0:`) must agree too.
+    let end = |w: &str| {
+        w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+            .len()
+    };
+    let (ea, eb) = (end(a), end(b));
+    if a[ea..] != b[eb..] {
+        return false;
+    }
     let stem = |w: &str| w.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-    let (sa, sb) = (stem(a), stem(b));
-    sa < a.len() && sb < b.len() && a[..sa] == b[..sb] && sa > 0
+    let (sa, sb) = (stem(&a[..ea]), stem(&b[..eb]));
+    sa < ea && sb < eb && a[..sa] == b[..sb] && sa > 0 && !a.contains(WILDCARD)
 }
 
 /// Appends a compound word that holds a digit, masked: its leading `name_` parts kept
 /// (`attempt_<*>`, `blk_<*>`), the rest one `<*>` (a number, an address, a host name with a
 /// number, an id).
 fn mask_word(word: &str, out: &mut String) {
+    // Numbers joined by dashes (a date) keep their dashes: `<*>-<*>-<*>`. (A UUID, or a
+    // host name with a number, is one value.)
+    let number = |p: &str| {
+        p.starts_with(|c: char| c.is_ascii_digit())
+            && p.bytes()
+                .all(|c| c.is_ascii_digit() || c == b'_' || c == b'.')
+    };
+    if word.contains('-') && word.split('-').all(number) {
+        push_wildcard(out);
+        for _ in word.matches('-') {
+            out.push('-');
+            out.push_str(WILDCARD);
+        }
+        return;
+    }
     let mut keep = 0;
     for (i, _) in word.match_indices('_') {
         let part = &word[keep..i];
@@ -448,10 +507,26 @@ fn mergeable(cluster: &[String], shape: &[&str]) -> bool {
             || (!s.contains(WILDCARD) && cluster.iter().any(|t| t == s))
     };
     cluster.iter().zip(shape).all(|(c, s)| {
-        c == s
-            || digits_apart(c, s)
-            || ((c.contains(WILDCARD) || s.contains(WILDCARD)) && !shifted(c, s))
+        let value = match (c.contains(WILDCARD), s.contains(WILDCARD)) {
+            (true, true) => true,
+            (true, false) => fits(c, s),
+            (false, true) => fits(s, c),
+            (false, false) => false,
+        };
+        c == s || digits_apart(c, s) || dotted_kin(c, s) || (value && !shifted(c, s))
     })
+}
+
+/// Whether a word could be a value of `pattern`: it starts with what the pattern has before
+/// its first `<*>` and ends with what it has after its last (`com.apple.<*>:` takes
+/// `com.apple.Safari:`, not `org.example.Main:`).
+fn fits(pattern: &str, word: &str) -> bool {
+    let first = pattern.find(WILDCARD).unwrap_or(0);
+    let last = pattern
+        .rfind(WILDCARD)
+        .map_or(pattern.len(), |i| i + WILDCARD.len());
+    let (head, tail) = (&pattern[..first], &pattern[last..]);
+    word.len() >= head.len() + tail.len() && word.starts_with(head) && word.ends_with(tail)
 }
 
 /// How many of `shape`'s tokens equal the cluster's (a wildcard in the cluster agrees with
@@ -884,6 +959,108 @@ mod tests {
         // A word with no digit is no value, whatever its shape.
         assert_eq!(masked("GET /api/users ERROR"), "GET /api/users ERROR");
         assert_eq!(masked("a,b: c"), "a,b: c");
+    }
+
+    #[test]
+    fn hosts_urls_units_and_dates_are_values_and_names_with_a_number_are_not() {
+        let cases = [
+            // A host before a port is a value; a file and line, or a namespace, are not.
+            (
+                "q1.example.com:80 open through proxy proxy.cs.example.edu:5070 HTTPS",
+                "<*>:<*> open through proxy <*>:<*> HTTPS",
+            ),
+            ("at Main.java:42", "at Main.java:<*>"),
+            (
+                "com.apple.xpc.launchd: started",
+                "com.apple.xpc.launchd: started",
+            ),
+            // A URL with a number in it is one value; one without is kept.
+            (
+                "Input split: hdfs://10.0.0.1:9000/logs/a.log:0+7303",
+                "Input split: hdfs://<*>",
+            ),
+            (
+                "probe https://example.com/health.",
+                "probe https://example.com/health.",
+            ),
+            // A unit that scales with the number is part of it; a fixed one is a word.
+            (
+                "(estimated size 877.0 B, free 4.4 KB)",
+                "(estimated size <*>, free <*>)",
+            ),
+            ("sent 4552 bytes in 12 ms", "sent <*> bytes in <*> ms"),
+            ("BACKUP 12 Bytes", "BACKUP <*> Bytes"),
+            // A name with a short number is a name; an id is not.
+            ("wl0: MDNS: IPV6 via SOCKS5", "wl0: MDNS: IPV6 via SOCKS5"),
+            ("session tc25995 from q1", "session <*> from <*>"),
+            // A date keeps its dashes; a UUID is one value.
+            ("from 2017-05-16 05:00:00", "from <*>-<*>-<*> <*>:<*>:<*>"),
+            (
+                "instance faf974ea-cba5-4e1b-93f4-3a3bc606006f",
+                "instance <*>",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(masked(input), want, "{input}");
+        }
+    }
+
+    fn templates_of(lines: &[&str]) -> Vec<String> {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        let mut t: Vec<String> = mined(&text, 1 << 20)
+            .templates
+            .into_iter()
+            .map(|t| t.template)
+            .collect();
+        t.sort();
+        t
+    }
+
+    #[test]
+    fn one_message_with_an_optional_or_reworded_value_is_one_template() {
+        let t = templates_of(&[
+            "a.cdn.example:80 close, 0 bytes sent, 0 bytes received, lifetime 00:17",
+            "b.cdn.example:443 close, 4552 bytes (4.44 KB) sent, 1616 bytes received, lifetime 04:00",
+            "c.cdn.example:80 close, 733 bytes sent, 229 bytes (2.2 KB) received, lifetime <1 sec",
+        ]);
+        assert_eq!(
+            t,
+            ["<*>:<*> close, <*> bytes<*>sent, <*> bytes<*>received, lifetime <*>"]
+        );
+        // Words that differ are other messages, whatever their length.
+        let t = templates_of(&[
+            "x:1 error : Could not resolve proxy error 11001",
+            "x:2 error : connection attempt failed with error 10061",
+            "10.0.0.1 \"GET /v2/abc1/servers HTTP/1.1\" status: 200",
+            "10.0.0.1 \"POST /v2/abc1 HTTP/1.1\" status: 200",
+            "Connection from 10.0.0.1 closed",
+            "Connection from 10.0.0.2 port 22 closed",
+        ]);
+        assert_eq!(t.len(), 6, "{t:?}");
+    }
+
+    #[test]
+    fn names_that_differ_in_a_number_or_a_namespace_leaf_are_a_variable() {
+        let t = templates_of(&[
+            "en0: link up on channel 6",
+            "en1: link up on channel 11",
+            "com.apple.CacheDelete.daily: told me to run this job in 56 seconds",
+            "com.apple.Safari.Update: told me to run this job in 2889 seconds",
+            "open through proxy p:1 HTTPS",
+            "open through proxy p:2 SOCKS5",
+            "org.example.Main: told me to run this job in 3 seconds",
+        ]);
+        assert_eq!(
+            t,
+            [
+                "<*>: link up on channel <*>",
+                "com.apple.<*>: told me to run this job in <*> seconds",
+                "open through proxy p:<*> HTTPS",
+                "open through proxy p:<*> SOCKS5",
+                "org.example.Main: told me to run this job in <*> seconds",
+            ]
+        );
     }
 
     #[test]
