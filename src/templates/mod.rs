@@ -204,28 +204,43 @@ fn digits_apart(a: &str, b: &str) -> bool {
 /// (`attempt_<*>`, `blk_<*>`), the rest one `<*>` (a number, an address, a host name with a
 /// number, an id).
 fn mask_word(word: &str, out: &mut String) {
+    let b = word.as_bytes();
     // Numbers joined by dashes (a date) keep their dashes: `<*>-<*>-<*>`. (A UUID, or a
     // host name with a number, is one value.)
-    let number = |p: &str| {
-        p.starts_with(|c: char| c.is_ascii_digit())
-            && p.bytes()
-                .all(|c| c.is_ascii_digit() || c == b'_' || c == b'.')
-    };
-    if word.contains('-') && word.split('-').all(number) {
+    let (mut dashes, mut dated) = (0, b[0].is_ascii_digit());
+    for (k, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' | b'_' | b'.' => {}
+            b'-' => {
+                dashes += 1;
+                dated &= b.get(k + 1).is_some_and(u8::is_ascii_digit);
+            }
+            _ => {
+                dated = false;
+                break;
+            }
+        }
+    }
+    if dated && dashes > 0 {
         push_wildcard(out);
-        for _ in word.matches('-') {
+        for _ in 0..dashes {
             out.push('-');
             out.push_str(WILDCARD);
         }
         return;
     }
-    let mut keep = 0;
-    for (i, _) in word.match_indices('_') {
-        let part = &word[keep..i];
-        if part.is_empty() || !part.bytes().all(|b| b.is_ascii_alphabetic()) {
+    // Leading `name_` parts.
+    let (mut keep, mut k) = (0, 0);
+    while k < b.len() {
+        let run = b[k..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
+        if run == 0 || b.get(k + run) != Some(&b'_') {
             break;
         }
-        keep = i + 1;
+        k += run + 1;
+        keep = k;
     }
     out.push_str(&word[..keep]);
     push_wildcard(out);
@@ -557,7 +572,10 @@ pub fn mine(texts: &[&[u8]], chunk_size: usize, strip_time: bool) -> Mined {
         .collect();
     let parts: Vec<Shapes> = chunks
         .par_iter()
-        .map(|c| shapes_of(&String::from_utf8_lossy(c), strip_time))
+        .map(|c| match std::str::from_utf8(c) {
+            Ok(text) => shapes_of(text, strip_time),
+            Err(_) => shapes_of(&String::from_utf8_lossy(c), strip_time),
+        })
         .collect();
     // The shapes of the whole input, in order of first appearance.
     let mut index: FxHashMap<&str, u32> = FxHashMap::default();
