@@ -685,8 +685,9 @@ fn lines_that_are_not_one_request_are_all_counted() {
     assert_eq!(r["requests"]["count"], 80);
 }
 
-/// Exceptions of four runtimes, as their loggers print them after a header line, and a Go
-/// panic: each is grouped by type, message shape and its innermost application frame.
+/// Exceptions of four runtimes, as their loggers print them after a header line, a Go panic
+/// and the JVM's uncaught exceptions: each is grouped by type, message shape and its
+/// innermost application frame.
 #[test]
 fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
     let d = tempfile::tempdir().unwrap();
@@ -720,7 +721,15 @@ fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
              \t/app/cmd/server/main.go:12\n\
              net/http.HandlerFunc.ServeHTTP(0x0?, {{0x6c6f50?, 0xc0000a0000?}}, 0x0?)\n\
              \t/usr/local/go/src/net/http/server.go:2136 +0x29\n\
-             2025-01-10 08:3{i}:45,000 INFO restarted\n"
+             2025-01-10 08:3{i}:45,000 INFO restarted\n\
+             Exception in thread \"worker-{i}\" java.lang.IllegalArgumentException: Required value was null.\n\
+             \tat kotlin.collections.CollectionsKt___CollectionsKt.first(_Collections.kt:196)\n\
+             \tat com.example.billing.InvoiceKt.total(Invoice.kt:31)\n\
+             \tat java.base/java.lang.Thread.run(Thread.java:833)\n\
+             2025-01-10 08:3{i}:46,000 INFO Exception in thread pool shutdown: none\n\
+             Exception in thread \"main\" java.lang.NullPointerException\n\
+             \tat com.example.billing.Cart.add(Cart.kt:7)\n\
+             \tat com.example.billing.MainKt.main(Main.kt:5)\n"
         ));
     }
     let p = write(d.path(), "polyglot.log", &log);
@@ -756,6 +765,16 @@ fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
         ),
         ("NoMethodError", "/app/lib/orders.rb:12 in total"),
         ("panic", "/app/cmd/server/main.go:12 in main.lookup"),
+        // The JVM's own uncaught-exception line, from a Kotlin program, with and without a
+        // message.
+        (
+            "java.lang.IllegalArgumentException",
+            "Invoice.kt:31 in com.example.billing.InvoiceKt.total",
+        ),
+        (
+            "java.lang.NullPointerException",
+            "Cart.kt:7 in com.example.billing.Cart.add",
+        ),
     ];
     for (ty, at) in want {
         assert!(
@@ -763,5 +782,5 @@ fn other_runtimes_exceptions_are_grouped_with_their_application_frame() {
             "{ty} x3 at {at}: {groups:#?}"
         );
     }
-    assert_eq!(groups.len(), 5, "{groups:#?}");
+    assert_eq!(groups.len(), 7, "{groups:#?}");
 }

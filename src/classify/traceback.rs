@@ -226,8 +226,16 @@ static EXC_LINE: LazyLock<Regex> = LazyLock::new(|| {
     .unwrap()
 });
 static BARE_EXC: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?P<type>(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|Disconnect|Cancelled|Refused|Reset|Group)): (?P<msg>.*)$").unwrap()
+    Regex::new(r"^(?P<type>(?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Z][A-Za-z0-9_]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout|Disconnect|Cancelled|Refused|Reset|Group))(?:: (?P<msg>.*))?$").unwrap()
 });
+
+/// The rest of a JVM's uncaught exception line after its thread
+/// (`Exception in thread "main" java.lang.IllegalStateException: ...`).
+fn jvm_uncaught(line: &str) -> Option<&str> {
+    let rest = line.trim_start().strip_prefix("Exception in thread \"")?;
+    let end = rest.find("\" ")?;
+    Some(&rest[end + 2..])
+}
 
 /// The parts of a record the classifier needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -467,6 +475,12 @@ fn unflatten(line: &str) -> Option<Vec<String>> {
 /// Finds `Type: message` at the start of a line, or after a ` - ` / `: ` log separator, or
 /// pytest's `E   `.
 fn bare_exception(line: &str) -> Option<(String, String)> {
+    if let Some(rest) = jvm_uncaught(line) {
+        // Java prints a type without a message as it is.
+        let c = BARE_EXC.captures(rest.trim())?;
+        let msg = c.name("msg").map_or("", |m| m.as_str());
+        return Some((c["type"].to_string(), msg.to_string()));
+    }
     let mut starts = vec![0];
     if let Some(rest) = line.strip_prefix("E ") {
         starts.push(line.len() - rest.trim_start().len());
@@ -475,8 +489,11 @@ fn bare_exception(line: &str) -> Option<(String, String)> {
     starts.extend(line.match_indices(": ").map(|(i, _)| i + 2));
     starts.extend(line.match_indices("] ").map(|(i, _)| i + 2));
     for s in starts {
+        // Elsewhere a type needs its message: a word ending in `Error` is not enough.
         if let Some(c) = BARE_EXC.captures(line[s..].trim_start()) {
-            return Some((c["type"].to_string(), c["msg"].to_string()));
+            if let Some(msg) = c.name("msg") {
+                return Some((c["type"].to_string(), msg.as_str().to_string()));
+            }
         }
     }
     None
@@ -672,6 +689,19 @@ mod tests {
         let sh = shape(&["2025-01-10 10:00:00,000 - app - ERROR - KeyError: 'user_id'"]);
         assert_eq!(sh.exception_type.as_deref(), Some("KeyError"));
         let sh = shape(&["2025-01-10 10:00:00,000 - app - INFO - started: all good"]);
+        assert_eq!(sh.exception_type, None);
+        // The JVM's uncaught exception, with or without a message; a type name without a
+        // message elsewhere is no exception, nor is a thread that is not quoted.
+        let sh = shape(&["Exception in thread \"main\" java.lang.NullPointerException"]);
+        assert_eq!(
+            sh.exception_type.as_deref(),
+            Some("java.lang.NullPointerException")
+        );
+        let sh = shape(&["Exception in thread \"w-1\" java.io.IOException: closed"]);
+        assert_eq!(sh.exception_message.as_deref(), Some("closed"));
+        let sh = shape(&["2025-01-10 10:00:00,000 - app - INFO - retry: TimeoutError"]);
+        assert_eq!(sh.exception_type, None);
+        let sh = shape(&["Exception in thread pool: IOError"]);
         assert_eq!(sh.exception_type, None);
     }
 

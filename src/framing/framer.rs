@@ -104,6 +104,7 @@ fn looks_like_exception_line(line: &[u8]) -> bool {
     python
         || line.starts_with(b"panic: ")
         || line.starts_with(b"fatal error: ")
+        || line.starts_with(b"Exception in thread \"")
         || is_ruby_exception_line(line)
 }
 
