@@ -83,6 +83,13 @@ pub enum Command {
     /// interval, new signatures and breached thresholds at once, the full report at Ctrl-C
     /// or at the end of the input.
     Watch(WatchArgs),
+    /// Write the per-record rows of logs (`events`: signatures and exceptions; `requests`)
+    /// as Parquet or CSV files, with the input accounting, for a distributed engine to
+    /// aggregate (see integrations/spark).
+    Extract(ExtractArgs),
+    /// Render a faultline.report/v1 JSON report (from `analyze -f json` or assembled
+    /// elsewhere, e.g. by the Spark job) as a table, Markdown, HTML or JSON.
+    Render(RenderArgs),
     /// List the signature catalog, or show one signature with its whole fix.
     Signatures(SignaturesArgs),
     /// Mine the message templates of text logs, one line a message: the templates with their
@@ -149,6 +156,73 @@ pub struct AnalyzeArgs {
     /// How to read and aggregate.
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// `faultline extract`.
+#[derive(Debug, clap::Args)]
+pub struct ExtractArgs {
+    /// Files, directories and `-` for stdin. With none, stdin is read when it is not a terminal.
+    pub paths: Vec<PathBuf>,
+    /// The directory to write `events`, `requests` and `input.json` into (created when
+    /// missing).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub output: PathBuf,
+    /// File format of the two frames.
+    #[arg(long, short = 'f', value_enum, default_value_t = RowFormat::Parquet)]
+    pub format: RowFormat,
+    /// Only records at or after this time: RFC 3339, a date (2025-01-10), or relative (2h, 30m ago).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records before this time: RFC 3339, a date, or relative (2h, 30m ago).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// How to read.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// File formats of `faultline extract`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RowFormat {
+    /// Apache Parquet (`events.parquet`, `requests.parquet`).
+    Parquet,
+    /// Comma-separated, with a header.
+    Csv,
+}
+
+impl ExtractArgs {
+    /// The same run as `analyze` with these inputs and options, writing frames to the
+    /// output directory.
+    pub fn into_analyze(self) -> AnalyzeArgs {
+        AnalyzeArgs {
+            paths: self.paths,
+            format: match self.format {
+                RowFormat::Parquet => OutFormat::Parquet,
+                RowFormat::Csv => OutFormat::Csv,
+            },
+            output: Some(self.output),
+            charts: None,
+            since: self.since,
+            until: self.until,
+            by: None,
+            fail_on: Vec::new(),
+            state: None,
+            run: self.run,
+        }
+    }
+}
+
+/// `faultline render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The JSON report (`-` for stdin).
+    pub report: PathBuf,
+    /// Output format: table, json, markdown or html.
+    #[arg(long, short = 'f', value_enum, default_value_t = OutFormat::Table)]
+    pub format: OutFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// `faultline compare`.

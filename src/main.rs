@@ -62,83 +62,176 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// `analyze`, or `extract` (`rows_only`: the `events` and `requests` frames and the input
+/// accounting, no report).
+fn run_analyze(
+    args: cli::AnalyzeArgs,
+    color: cli::ColorChoice,
+    rows_only: bool,
+) -> anyhow::Result<Exit> {
+    let mut inputs = args.inputs().map_err(anyhow::Error::msg)?;
+    let config = args.config()?;
+    let fail_on = cli::thresholds(&args.fail_on, &config, false)?;
+    faultline::setup_process(config.threads);
+    if inputs.iter().any(|i| matches!(i, InputSpec::Stdin)) {
+        return_free_memory_eagerly();
+        // A pipe is read so that Ctrl-C ends it and what was read is reported.
+        if interrupt::stdin_is_pipe() {
+            interrupt::install();
+            for i in inputs.iter_mut().filter(|i| matches!(i, InputSpec::Stdin)) {
+                *i = InputSpec::reader("-", interrupt::Stdin);
+            }
+        }
+    }
+    let mut config = config;
+    let bar = ProgressBar::start(&mut config);
+    let outcome = match &args.state {
+        Some(state) => faultline::state::analyze_incremental(&args.paths, state, &config)
+            .map_err(anyhow::Error::from),
+        None => faultline::analyze(&inputs, &config).map_err(anyhow::Error::from),
+    };
+    bar.finish();
+    let mut outcome = outcome?;
+    for e in &outcome.errors {
+        eprintln!("faultline: {e}");
+    }
+    let cut = interrupt::requested();
+    if cut {
+        eprintln!("faultline: -: input cut by an interrupt; reporting what was read");
+        outcome.report.notes.push(
+            "the input was cut by an interrupt (SIGINT or SIGTERM): the report covers \
+                 what was read before it"
+                .into(),
+        );
+    }
+    let report = &outcome.report;
+    let out = args.output.as_deref();
+    let charts = match &args.charts {
+        Some(dir) => chart_links(report, dir, out)?,
+        None => Vec::new(),
+    };
+    match args.format {
+        OutFormat::Table => {
+            let style = color.style(out.is_some());
+            write_out(out, render_table_styled(report, &style).as_bytes())?
+        }
+        OutFormat::Json => write_out(out, &render(report, Format::Json))?,
+        OutFormat::Markdown => write_out(
+            out,
+            faultline::report::render_markdown_with_charts(report, &charts).as_bytes(),
+        )?,
+        OutFormat::Html => write_out(out, &render(report, Format::Html))?,
+        OutFormat::Csv | OutFormat::Parquet => {
+            let dir = out.expect("checked by config()");
+            let fmt = if args.format == OutFormat::Csv {
+                FrameFormat::Csv
+            } else {
+                FrameFormat::Parquet
+            };
+            let written = match rows_only {
+                true => {
+                    let mut w = outcome.trends.write_rows(dir, fmt)?;
+                    w.push(write_input_accounting(report, dir)?);
+                    w
+                }
+                false => outcome.trends.write(dir, fmt)?,
+            };
+            for f in written {
+                eprintln!("faultline: wrote {}", f.display());
+            }
+        }
+    }
+    let breaches = fail_on.check_report(report);
+    report_breaches(&breaches);
+    let exit = Exit::of(&breaches, outcome.errors.len() + usize::from(cut));
+    // The process ends here and the kernel takes its memory back at once: freeing the
+    // frames' columns one by one first (a `munmap` per request block) took 25 ms of a
+    // 1 GiB log's run, on one thread, after the report was written (strace).
+    std::mem::forget(outcome);
+    Ok(exit)
+}
+
+/// `input.json` beside the extracted rows: what was read and skipped, the time range, and
+/// the request counts the rows cannot give (lines whose latency was missing or unreadable),
+/// all sums over the inputs.
+fn write_input_accounting(
+    report: &faultline::report::Report,
+    dir: &std::path::Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    /// Fields in this order: the schema first, where a directory walk looks for it.
+    #[derive(serde::Serialize)]
+    struct Accounting<'a> {
+        schema: &'a str,
+        input: &'a faultline::report::InputSummary,
+        time_range: &'a faultline::report::TimeRange,
+        requests: serde_json::Value,
+        notes: &'a [String],
+    }
+    let doc = Accounting {
+        schema: "faultline.extract/v1",
+        input: &report.input,
+        time_range: &report.time_range,
+        requests: serde_json::json!({
+            "count": report.requests.count,
+            "unparsed_latency": report.requests.unparsed_latency,
+            "missing_latency": report.requests.missing_latency,
+        }),
+        notes: &report.notes,
+    };
+    let path = dir.join("input.json");
+    let mut text = serde_json::to_string_pretty(&doc)?;
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// `faultline render`: a JSON report read back and written in another format.
+fn run_render(args: cli::RenderArgs, color: cli::ColorChoice) -> anyhow::Result<Exit> {
+    let name = args.report.display().to_string();
+    let text = if args.report.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| anyhow::anyhow!("-: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(&args.report).map_err(|e| anyhow::anyhow!("{name}: {e}"))?
+    };
+    let report: faultline::report::Report = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{name}: not a faultline.report/v1 JSON report (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    if report.schema != faultline::report::SCHEMA {
+        anyhow::bail!(
+            "{name}: schema {:?}, expected {:?}",
+            report.schema,
+            faultline::report::SCHEMA
+        );
+    }
+    let out = args.output.as_deref();
+    match args.format {
+        OutFormat::Table => {
+            let style = color.style(out.is_some());
+            write_out(out, render_table_styled(&report, &style).as_bytes())?
+        }
+        OutFormat::Json => write_out(out, &render(&report, Format::Json))?,
+        OutFormat::Markdown => write_out(out, &render(&report, Format::Markdown))?,
+        OutFormat::Html => write_out(out, &render(&report, Format::Html))?,
+        OutFormat::Csv | OutFormat::Parquet => anyhow::bail!(
+            "render writes table, json, markdown or html; the frames come from `faultline extract`"
+        ),
+    }
+    Ok(Exit::Ok)
+}
+
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     let color = cli.color;
     match cli.command {
-        Command::Analyze(args) => {
-            let mut inputs = args.inputs().map_err(anyhow::Error::msg)?;
-            let config = args.config()?;
-            let fail_on = cli::thresholds(&args.fail_on, &config, false)?;
-            faultline::setup_process(config.threads);
-            if inputs.iter().any(|i| matches!(i, InputSpec::Stdin)) {
-                return_free_memory_eagerly();
-                // A pipe is read so that Ctrl-C ends it and what was read is reported.
-                if interrupt::stdin_is_pipe() {
-                    interrupt::install();
-                    for i in inputs.iter_mut().filter(|i| matches!(i, InputSpec::Stdin)) {
-                        *i = InputSpec::reader("-", interrupt::Stdin);
-                    }
-                }
-            }
-            let mut config = config;
-            let bar = ProgressBar::start(&mut config);
-            let outcome = match &args.state {
-                Some(state) => faultline::state::analyze_incremental(&args.paths, state, &config)
-                    .map_err(anyhow::Error::from),
-                None => faultline::analyze(&inputs, &config).map_err(anyhow::Error::from),
-            };
-            bar.finish();
-            let mut outcome = outcome?;
-            for e in &outcome.errors {
-                eprintln!("faultline: {e}");
-            }
-            let cut = interrupt::requested();
-            if cut {
-                eprintln!("faultline: -: input cut by an interrupt; reporting what was read");
-                outcome.report.notes.push(
-                    "the input was cut by an interrupt (SIGINT or SIGTERM): the report covers \
-                     what was read before it"
-                        .into(),
-                );
-            }
-            let report = &outcome.report;
-            let out = args.output.as_deref();
-            let charts = match &args.charts {
-                Some(dir) => chart_links(report, dir, out)?,
-                None => Vec::new(),
-            };
-            match args.format {
-                OutFormat::Table => {
-                    let style = color.style(out.is_some());
-                    write_out(out, render_table_styled(report, &style).as_bytes())?
-                }
-                OutFormat::Json => write_out(out, &render(report, Format::Json))?,
-                OutFormat::Markdown => write_out(
-                    out,
-                    faultline::report::render_markdown_with_charts(report, &charts).as_bytes(),
-                )?,
-                OutFormat::Html => write_out(out, &render(report, Format::Html))?,
-                OutFormat::Csv | OutFormat::Parquet => {
-                    let dir = out.expect("checked by config()");
-                    let fmt = if args.format == OutFormat::Csv {
-                        FrameFormat::Csv
-                    } else {
-                        FrameFormat::Parquet
-                    };
-                    for f in outcome.trends.write(dir, fmt)? {
-                        eprintln!("faultline: wrote {}", f.display());
-                    }
-                }
-            }
-            let breaches = fail_on.check_report(report);
-            report_breaches(&breaches);
-            let exit = Exit::of(&breaches, outcome.errors.len() + usize::from(cut));
-            // The process ends here and the kernel takes its memory back at once: freeing the
-            // frames' columns one by one first (a `munmap` per request block) took 25 ms of a
-            // 1 GiB log's run, on one thread, after the report was written (strace).
-            std::mem::forget(outcome);
-            Ok(exit)
-        }
+        Command::Analyze(args) => run_analyze(args, color, false),
+        Command::Extract(args) => run_analyze(args.into_analyze(), color, true),
+        Command::Render(args) => run_render(args, color),
         Command::Compare(args) => run_compare(args, color),
         Command::Templates(args) => run_templates(args),
         Command::Watch(args) => watch::run(args, color),

@@ -193,11 +193,21 @@ fn request_frame(mut req: RequestRows) -> PolarsResult<RequestFrame> {
 }
 
 impl Frames {
-    /// Redacts the strings taken from the log: the classes' names, variants and locations,
-    /// and the sources (small tables the event rows point into).
+    /// Redacts the strings taken from the log: the classes' names, variants, locations,
+    /// exception types and messages, and the sources (small tables the event rows point into).
     pub(super) fn redact(&mut self, r: &crate::redact::Redactor) -> PolarsResult<()> {
         let tables: [(&mut DataFrame, &[&str]); 2] = [
-            (&mut self.classes, &["name", "variant", "location"]),
+            (
+                &mut self.classes,
+                &[
+                    "name",
+                    "variant",
+                    "location",
+                    "function",
+                    "exception_type",
+                    "message",
+                ],
+            ),
             (&mut self.sources, &["source"]),
         ];
         for (df, cols) in tables {
@@ -316,6 +326,7 @@ fn event_frames(
     let mut source_ids: FxHashMap<&str, u32> = FxHashMap::default();
     let (mut kinds, mut names, mut variants, mut locations) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut functions, mut types, mut messages) = (Vec::new(), Vec::new(), Vec::new());
     let mut sources: Vec<String> = Vec::new();
     let mut time = Vec::with_capacity(n);
     let mut class_col = Vec::with_capacity(n);
@@ -342,6 +353,9 @@ fn event_frames(
                         .as_ref()
                         .map(|l| format!("{}:{}", l.file, l.line)),
                 );
+                functions.push(c.location.as_ref().map(|l| l.function.clone()));
+                types.push(c.exception_type.clone());
+                messages.push(c.message.clone());
                 next
             })
         });
@@ -367,6 +381,9 @@ fn event_frames(
         Column::new("name".into(), names),
         Column::new("variant".into(), variants),
         Column::new("location".into(), locations),
+        Column::new("function".into(), functions),
+        Column::new("exception_type".into(), types),
+        Column::new("message".into(), messages),
     ])?;
     let sources = DataFrame::new_infer_height(vec![
         Column::new(

@@ -116,6 +116,25 @@ impl Trends {
             &self.endpoints,
             dir,
             format,
+            false,
+        )
+    }
+
+    /// Writes the row frames only, `events` and `requests`, to `dir` (what `faultline
+    /// extract` gives a distributed engine to aggregate).
+    pub fn write_rows(
+        &self,
+        dir: &Path,
+        format: FrameFormat,
+    ) -> Result<Vec<PathBuf>, AggregateError> {
+        write::write_frames(
+            &self.frames,
+            &self.names,
+            &self.timeline,
+            &self.endpoints,
+            dir,
+            format,
+            true,
         )
     }
 

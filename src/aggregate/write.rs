@@ -37,7 +37,7 @@ pub enum FrameFormat {
 }
 
 /// Writes `events`, `requests` (with endpoint names), `timeline` and `endpoints` to `dir`,
-/// one file each (`events.csv`, ...). Times are RFC 3339 strings in the timeline and
+/// one file each (`events.csv`, ...); the first two only with `rows_only`. Times are RFC 3339 strings in the timeline and
 /// `Datetime(ns, UTC)` in the row frames.
 pub fn write_frames(
     f: &Frames,
@@ -46,6 +46,7 @@ pub fn write_frames(
     endpoints: &[EndpointReport],
     dir: &Path,
     format: FrameFormat,
+    rows_only: bool,
 ) -> Result<Vec<std::path::PathBuf>, AggregateError> {
     std::fs::create_dir_all(dir).map_err(|source| AggregateError::CreateDir {
         path: dir.to_path_buf(),
@@ -59,12 +60,14 @@ pub fn write_frames(
         FrameFormat::Parquet => ("parquet", "Parquet"),
     };
     let mut written = Vec::new();
-    for (name, df) in [
+    let frames = [
         ("events", &mut events),
         ("requests", &mut requests),
         ("timeline", &mut tl),
         ("endpoints", &mut ep),
-    ] {
+    ];
+    let keep = if rows_only { 2 } else { frames.len() };
+    for (name, df) in frames.into_iter().take(keep) {
         let path = dir.join(format!("{name}.{ext}"));
         let result = std::fs::File::create(&path)
             .map_err(BoxError::from)
@@ -130,10 +133,23 @@ fn output_frames(
             col("name"),
             col("variant"),
             col("location"),
+            col("function"),
+            col("exception_type"),
+            col("message"),
             col("source"),
         ])
         .sort(
-            ["time", "source", "kind", "name", "variant", "location"],
+            [
+                "time",
+                "source",
+                "kind",
+                "name",
+                "variant",
+                "location",
+                "function",
+                "exception_type",
+                "message",
+            ],
             SortMultipleOptions::default(),
         )
         .collect()?;

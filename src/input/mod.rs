@@ -515,7 +515,9 @@ fn is_own_output(path: &Path) -> bool {
 }
 
 /// The first line of each frame faultline writes as CSV (`--format csv`).
-pub(crate) const FRAME_HEADERS: [&[u8]; 4] = [
+pub(crate) const FRAME_HEADERS: [&[u8]; 5] = [
+    b"time,kind,name,variant,location,function,exception_type,message,source",
+    // `events` as versions before 0.2 wrote it.
     b"time,kind,name,variant,location,source",
     b"time,endpoint,status,latency_ms",
     b"bucket,requests,errors_5xx,error_rate,p50_ms,p95_ms,p99_ms,signatures",
