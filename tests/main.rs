@@ -11,6 +11,7 @@ mod hostile;
 mod layouts;
 mod readme;
 mod sharing;
+mod spark;
 mod state;
 mod templates;
 mod trends;

@@ -71,7 +71,7 @@ def faultline_binary(fallback):
     except Exception:
         shipped = None
     path = shipped if shipped and os.path.exists(shipped) else fallback
-    if not os.access(path, os.X_OK):
+    if os.path.exists(path) and not os.access(path, os.X_OK):
         os.chmod(path, 0o755)
     return path
 
@@ -503,7 +503,7 @@ def main(argv=None):
                     help="tasks (default: one per rotated set, at most 4x the cores)")
     a = ap.parse_args(argv)
     spark = SparkSession.builder.appName("faultline").getOrCreate()
-    binary = faultline_binary(a.faultline) if os.path.exists(a.faultline) else a.faultline
+    binary = faultline_binary(a.faultline)
     unit = {"s": 1, "m": 60, "h": 3600}[a.bucket[-1]]
     bucket_ns = int(a.bucket[:-1]) * unit * 1_000_000_000
     extra = ["--bucket", a.bucket]
