@@ -152,6 +152,15 @@ fn expected(cmd: &str) -> Option<(i32, Check)> {
             0,
             |o, _, _| o.contains("anchors:"),
         ),
+        ("faultline render -f markdown report.json", 0, |o, _, _| {
+            o.starts_with("# Post-incident report")
+        }),
+        ("faultline extract -o rows/", 0, |_, _, d| {
+            let input = std::fs::read_to_string(d.join("rows/input.json")).unwrap();
+            d.join("rows/events.parquet").is_file()
+                && d.join("rows/requests.parquet").is_file()
+                && input.contains("\"files\": 3")
+        }),
         ("faultline templates app.log", 0, |o, _, _| {
             o.contains("template(s) over") && o.contains("<*>")
         }),
