@@ -17,6 +17,16 @@ use super::EventRow;
 use crate::classify::{Catalog, Classification};
 use crate::extract::Unit;
 
+/// The classes' columns of text from the log (redacted; written with each event row).
+pub(super) const CLASS_TEXT: [&str; 6] = [
+    "name",
+    "variant",
+    "location",
+    "function",
+    "exception_type",
+    "message",
+];
+
 /// The two frames of a run.
 pub struct Frames {
     /// One row per classified record: time, class_id, source_id.
@@ -197,17 +207,7 @@ impl Frames {
     /// exception types and messages, and the sources (small tables the event rows point into).
     pub(super) fn redact(&mut self, r: &crate::redact::Redactor) -> PolarsResult<()> {
         let tables: [(&mut DataFrame, &[&str]); 2] = [
-            (
-                &mut self.classes,
-                &[
-                    "name",
-                    "variant",
-                    "location",
-                    "function",
-                    "exception_type",
-                    "message",
-                ],
-            ),
+            (&mut self.classes, &CLASS_TEXT),
             (&mut self.sources, &["source"]),
         ];
         for (df, cols) in tables {

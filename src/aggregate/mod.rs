@@ -109,15 +109,7 @@ pub(crate) struct RequestCounts {
 impl Trends {
     /// Writes `events`, `requests`, `timeline` and `endpoints` into `dir`, one file each.
     pub fn write(&self, dir: &Path, format: FrameFormat) -> Result<Vec<PathBuf>, AggregateError> {
-        write::write_frames(
-            &self.frames,
-            &self.names,
-            &self.timeline,
-            &self.endpoints,
-            dir,
-            format,
-            false,
-        )
+        self.write_some(dir, format, false)
     }
 
     /// Writes the row frames only, `events` and `requests`, to `dir` (what `faultline
@@ -127,6 +119,15 @@ impl Trends {
         dir: &Path,
         format: FrameFormat,
     ) -> Result<Vec<PathBuf>, AggregateError> {
+        self.write_some(dir, format, true)
+    }
+
+    fn write_some(
+        &self,
+        dir: &Path,
+        format: FrameFormat,
+        rows_only: bool,
+    ) -> Result<Vec<PathBuf>, AggregateError> {
         write::write_frames(
             &self.frames,
             &self.names,
@@ -134,7 +135,7 @@ impl Trends {
             &self.endpoints,
             dir,
             format,
-            true,
+            rows_only,
         )
     }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::frames::Frames;
+use super::frames::{Frames, CLASS_TEXT};
 use super::rows::{EndpointReport, TimelineBucket};
 use crate::error::{AggregateError, BoxError};
 
@@ -125,33 +125,19 @@ fn output_frames(
             SortMultipleOptions::default(),
         )
         .collect()?;
+    let written: Vec<&str> = ["time", "kind"]
+        .into_iter()
+        .chain(CLASS_TEXT)
+        .chain(["source"])
+        .collect();
+    let order: Vec<&str> = ["time", "source", "kind"]
+        .into_iter()
+        .chain(CLASS_TEXT)
+        .collect();
     let events = f
         .events_sourced()
-        .select([
-            col("time"),
-            col("kind"),
-            col("name"),
-            col("variant"),
-            col("location"),
-            col("function"),
-            col("exception_type"),
-            col("message"),
-            col("source"),
-        ])
-        .sort(
-            [
-                "time",
-                "source",
-                "kind",
-                "name",
-                "variant",
-                "location",
-                "function",
-                "exception_type",
-                "message",
-            ],
-            SortMultipleOptions::default(),
-        )
+        .select(written.iter().map(|c| col(*c)).collect::<Vec<_>>())
+        .sort(order, SortMultipleOptions::default())
         .collect()?;
     let events = with_datetime(events)?;
     requests = with_datetime(requests)?;
