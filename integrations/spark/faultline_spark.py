@@ -147,23 +147,36 @@ def extract_set(binary, extra, files):
     return pa.concat_tables([ev, rq, acc])
 
 
+def shipped(arg):
+    """`arg`, or the copy of the file it names that `--files` shipped to this executor
+    (`--patterns my.toml` works on every executor when my.toml is shipped)."""
+    if os.path.exists(arg):
+        return arg
+    try:
+        copy = SparkFiles.get(os.path.basename(arg))
+    except Exception:
+        return arg
+    return copy if os.path.exists(copy) else arg
+
+
 def executor_rows(binary, extra):
     """The mapInArrow function: the partition's files arrive sorted by set and path; each
     set is extracted once all its files are in."""
     def run(batches):
         exe = faultline_binary(binary)
+        extra_here = [shipped(a) for a in extra]
         key, files = None, []
         for batch in batches:
             for uri, content, k in zip(batch.column("path").to_pylist(),
                                        batch.column("content").to_pylist(),
                                        batch.column("set").to_pylist()):
                 if k != key and files:
-                    yield from extract_set(exe, extra, files).to_batches()
+                    yield from extract_set(exe, extra_here, files).to_batches()
                     files = []
                 key = k
                 files.append((uri, content))
         if files:
-            yield from extract_set(exe, extra, files).to_batches()
+            yield from extract_set(exe, extra_here, files).to_batches()
     return run
 
 
@@ -484,9 +497,17 @@ def assemble(spark, rows, catalog, bucket_ns):
     return report
 
 
-def catalog_of(binary):
-    """The signature catalog's titles, severities and fixes (`faultline signatures -f json`)."""
-    out = subprocess.run([binary, "signatures", "-f", "json"], capture_output=True, check=True)
+def catalog_of(binary, extra):
+    """The signature catalog's titles, severities and fixes (`faultline signatures -f json`),
+    with the `--patterns` and `--disable` of `extra`."""
+    keep = []
+    for i, a in enumerate(extra):
+        if a in ("--patterns", "--disable") and i + 1 < len(extra):
+            keep += [a, shipped(extra[i + 1])]
+        elif a.startswith(("--patterns=", "--disable=")):
+            keep.append(a)
+    out = subprocess.run([binary, "signatures", "-f", "json", *keep], capture_output=True,
+                         check=True)
     doc = json.loads(out.stdout)
     items = doc["signatures"] if isinstance(doc, dict) else doc
     return {s["id"]: s for s in items}
@@ -502,12 +523,17 @@ def main(argv=None):
     ap.add_argument("--bucket", default="1m", help="timeline bucket, as faultline's --bucket")
     ap.add_argument("--partitions", type=int, default=0,
                     help="tasks (default: one per rotated set, at most 4x the cores)")
+    ap.add_argument("extract_args", nargs=argparse.REMAINDER,
+                    help="after `--`: options for `faultline extract` (--tz, --year, "
+                         "--patterns, --disable, --since, --until, --latency-field, "
+                         "--input-format); files they name are shipped with --files")
     a = ap.parse_args(argv)
+    passed = a.extract_args[1:] if a.extract_args[:1] == ["--"] else a.extract_args
     spark = SparkSession.builder.appName("faultline").getOrCreate()
     binary = faultline_binary(a.faultline)
     unit = {"s": 1, "m": 60, "h": 3600}[a.bucket[-1]]
     bucket_ns = int(a.bucket[:-1]) * unit * 1_000_000_000
-    extra = ["--bucket", a.bucket]
+    extra = ["--bucket", a.bucket, *passed]
 
     files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
              .load(a.input).select("path", "content"))
@@ -536,7 +562,7 @@ def main(argv=None):
      .write.mode("overwrite").parquet(os.path.join(a.output, "requests")))
     took["write the frames"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    report = assemble(spark, rows, catalog_of(binary), bucket_ns)
+    report = assemble(spark, rows, catalog_of(binary, passed), bucket_ns)
     took["reduce and incidents"] = time.perf_counter() - t0
     with open(os.path.join(a.output, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2)
