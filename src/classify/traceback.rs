@@ -685,6 +685,34 @@ mod tests {
     }
 
     #[test]
+    fn jvm_uncaught_exceptions_with_space_indented_frames() {
+        // As a console prints it: eight spaces before `at`, a Kotlin lambda's frame without
+        // a line number (skipped), then its frame with one.
+        let sh = shape(&[
+            "Exception in thread \"Thread-7\" java.lang.IllegalStateException: queue closed",
+            "        at com.example.shop.Queue$poll$1.invoke(Queue.kt)",
+            "        at com.example.shop.Queue$poll$1.invoke(Queue.kt:58)",
+            "        at kotlin.concurrent.ThreadsKt$thread$thread$1.run(Thread.kt:30)",
+        ]);
+        assert_eq!(
+            sh.exception_type.as_deref(),
+            Some("java.lang.IllegalStateException")
+        );
+        let f = sh.app_frame().expect("an application frame");
+        assert_eq!((f.file.as_str(), f.line), ("Queue.kt", 58));
+        // Only runtime frames: an exception without an application location.
+        let sh = shape(&[
+            "Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space",
+            "        at java.base/java.util.Arrays.copyOf(Arrays.java:3512)",
+        ]);
+        assert_eq!(
+            sh.exception_type.as_deref(),
+            Some("java.lang.OutOfMemoryError")
+        );
+        assert!(sh.app_frame().is_none());
+    }
+
+    #[test]
     fn bare_exception_lines() {
         let sh = shape(&["2025-01-10 10:00:00,000 - app - ERROR - KeyError: 'user_id'"]);
         assert_eq!(sh.exception_type.as_deref(), Some("KeyError"));
