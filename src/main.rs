@@ -111,16 +111,10 @@ fn run_analyze(
         None => Vec::new(),
     };
     match args.format {
-        OutFormat::Table => {
-            let style = color.style(out.is_some());
-            write_out(out, render_table_styled(report, &style).as_bytes())?
+        OutFormat::Table | OutFormat::Json | OutFormat::Markdown | OutFormat::Html => {
+            let format = args.format.single_report("analyze", true)?;
+            write_report(report, format, out, color, &charts)?
         }
-        OutFormat::Json => write_out(out, &render(report, Format::Json))?,
-        OutFormat::Markdown => write_out(
-            out,
-            faultline::report::render_markdown_with_charts(report, &charts).as_bytes(),
-        )?,
-        OutFormat::Html => write_out(out, &render(report, Format::Html))?,
         OutFormat::Csv | OutFormat::Parquet => {
             let dir = out.expect("checked by config()");
             let fmt = if args.format == OutFormat::Csv {
@@ -151,37 +145,14 @@ fn run_analyze(
     Ok(exit)
 }
 
-/// `input.json` beside the extracted rows: what was read and skipped, the time range, and
-/// the request counts the rows cannot give (lines whose latency was missing or unreadable),
-/// all sums over the inputs.
+/// `input.json` beside the extracted rows ([`faultline::report::extract_accounting`]).
 fn write_input_accounting(
     report: &faultline::report::Report,
     dir: &std::path::Path,
 ) -> anyhow::Result<std::path::PathBuf> {
-    /// Fields in this order: the schema first, where a directory walk looks for it.
-    #[derive(serde::Serialize)]
-    struct Accounting<'a> {
-        schema: &'a str,
-        input: &'a faultline::report::InputSummary,
-        time_range: &'a faultline::report::TimeRange,
-        requests: serde_json::Value,
-        notes: &'a [String],
-    }
-    let doc = Accounting {
-        schema: "faultline.extract/v1",
-        input: &report.input,
-        time_range: &report.time_range,
-        requests: serde_json::json!({
-            "count": report.requests.count,
-            "unparsed_latency": report.requests.unparsed_latency,
-            "missing_latency": report.requests.missing_latency,
-        }),
-        notes: &report.notes,
-    };
     let path = dir.join("input.json");
-    let mut text = serde_json::to_string_pretty(&doc)?;
-    text.push('\n');
-    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    std::fs::write(&path, faultline::report::extract_accounting(report))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
@@ -210,20 +181,28 @@ fn run_render(args: cli::RenderArgs, color: cli::ColorChoice) -> anyhow::Result<
             faultline::report::SCHEMA
         );
     }
-    let out = args.output.as_deref();
-    match args.format {
-        OutFormat::Table => {
-            let style = color.style(out.is_some());
-            write_out(out, render_table_styled(&report, &style).as_bytes())?
-        }
-        OutFormat::Json => write_out(out, &render(&report, Format::Json))?,
-        OutFormat::Markdown => write_out(out, &render(&report, Format::Markdown))?,
-        OutFormat::Html => write_out(out, &render(&report, Format::Html))?,
-        OutFormat::Csv | OutFormat::Parquet => anyhow::bail!(
-            "render writes table, json, markdown or html; the frames come from `faultline extract`"
-        ),
-    }
+    let format = args.format.single_report("render", true)?;
+    write_report(&report, format, args.output.as_deref(), color, &[])?;
     Ok(Exit::Ok)
+}
+
+/// Writes one report in `format` to `out` (stdout when `None`): a table styled for where it
+/// goes, Markdown linking `charts` (name, path).
+fn write_report(
+    report: &faultline::report::Report,
+    format: Format,
+    out: Option<&std::path::Path>,
+    color: cli::ColorChoice,
+    charts: &[(String, String)],
+) -> anyhow::Result<()> {
+    let bytes = match format {
+        Format::Table => render_table_styled(report, &color.style(out.is_some())).into_bytes(),
+        Format::Markdown => {
+            faultline::report::render_markdown_with_charts(report, charts).into_bytes()
+        }
+        Format::Json | Format::Html => render(report, format),
+    };
+    write_out(out, &bytes)
 }
 
 fn run(cli: Cli) -> anyhow::Result<Exit> {

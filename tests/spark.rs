@@ -242,21 +242,15 @@ fn the_spark_job_equals_analyze_in_local_mode_and_on_a_standalone_cluster() {
     // local[2]: two executor threads in the driver's JVM.
     let out = d.path().join("local");
     let started = Instant::now();
-    let job_args = |out: &Path, faultline: &str| {
-        vec![
-            "--input".to_string(),
-            logs.to_str().unwrap().to_string(),
-            "--output".to_string(),
-            out.to_str().unwrap().to_string(),
-            "--faultline".to_string(),
-            faultline.to_string(),
-        ]
-    };
     // Options after `--` reach `faultline extract` in the executors: the logs' times read
     // in another zone move every time in the report, as they do in analyze's.
-    let mut args = job_args(&out, bin.to_str().unwrap());
-    args.extend(["--", "--tz", "Europe/Paris"].map(String::from));
-    let local = run_job(&python, "local[2]", &bin, &args);
+    let job = Job {
+        logs: &logs,
+        out: &out,
+        faultline: bin.to_str().unwrap(),
+        extract: &["--tz", "Europe/Paris"],
+    };
+    let local = run_job(&python, "local[2]", &bin, &job);
     eprintln!("spark local[2]: {:.1} s", started.elapsed().as_secs_f64());
     let (code, paris, err) = analyze_json(&["--tz", "Europe/Paris", logs.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -268,12 +262,13 @@ fn the_spark_job_equals_analyze_in_local_mode_and_on_a_standalone_cluster() {
     let (cluster, url) = standalone(&python, d.path());
     let out = d.path().join("cluster");
     let started = Instant::now();
-    let remote = run_job(
-        &python,
-        &url,
-        &bin,
-        &job_args(&out, "/nonexistent/faultline"),
-    );
+    let job = Job {
+        logs: &logs,
+        out: &out,
+        faultline: "/nonexistent/faultline",
+        extract: &[],
+    };
+    let remote = run_job(&python, &url, &bin, &job);
     eprintln!("spark standalone: {:.1} s", started.elapsed().as_secs_f64());
     drop(cluster);
     assert_same(&expected, &remote, "standalone");
@@ -292,8 +287,17 @@ fn the_spark_job_equals_analyze_in_local_mode_and_on_a_standalone_cluster() {
         .ends_with(".parquet")));
 }
 
+/// The job's own arguments: its input and output, the binary it is told of, and the
+/// options it passes to `faultline extract` (after `--`).
+struct Job<'a> {
+    logs: &'a Path,
+    out: &'a Path,
+    faultline: &'a str,
+    extract: &'a [&'a str],
+}
+
 /// Runs the job on `master` with the binary shipped by `--files`; its report.
-fn run_job(python: &Path, master: &str, bin: &Path, job: &[String]) -> Value {
+fn run_job(python: &Path, master: &str, bin: &Path, job: &Job) -> Value {
     let mut args: Vec<String> = vec![
         "--master".into(),
         master.into(),
@@ -303,17 +307,25 @@ fn run_job(python: &Path, master: &str, bin: &Path, job: &[String]) -> Value {
         "spark.ui.enabled=false".into(),
         "--conf".into(),
         "spark.driver.host=127.0.0.1".into(),
+        "__JOB__".into(),
+        "--input".into(),
+        job.logs.to_str().unwrap().into(),
+        "--output".into(),
+        job.out.to_str().unwrap().into(),
+        "--faultline".into(),
+        job.faultline.into(),
     ];
-    args.push("__JOB__".into());
-    args.extend(job.iter().cloned());
+    if !job.extract.is_empty() {
+        args.push("--".into());
+        args.extend(job.extract.iter().map(|a| a.to_string()));
+    }
     let out = spark_submit_with(python, &args);
     assert!(
         out.status.success(),
         "spark-submit on {master} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dir = &job[3];
-    let text = std::fs::read_to_string(Path::new(dir).join("report.json")).unwrap();
+    let text = std::fs::read_to_string(job.out.join("report.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 

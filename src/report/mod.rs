@@ -370,6 +370,35 @@ impl Report {
     }
 }
 
+/// The input accounting `faultline extract` writes beside its rows (`input.json`, schema
+/// `faultline.extract/v1`): what was read and skipped, the time range, and the request
+/// counts the rows cannot give (lines whose latency was missing or unreadable).
+pub fn extract_accounting(report: &Report) -> Vec<u8> {
+    /// Fields in this order: the schema first, where a directory walk looks for it.
+    #[derive(Serialize)]
+    struct Accounting<'a> {
+        schema: &'a str,
+        input: &'a InputSummary,
+        time_range: &'a TimeRange,
+        requests: serde_json::Value,
+        notes: &'a [String],
+    }
+    let doc = Accounting {
+        schema: "faultline.extract/v1",
+        input: &report.input,
+        time_range: &report.time_range,
+        requests: serde_json::json!({
+            "count": report.requests.count,
+            "unparsed_latency": report.requests.unparsed_latency,
+            "missing_latency": report.requests.missing_latency,
+        }),
+        notes: &report.notes,
+    };
+    let mut v = serde_json::to_vec_pretty(&doc).expect("accounting serializes");
+    v.push(b'\n');
+    v
+}
+
 /// Renders a report.
 pub fn render(report: &Report, format: Format) -> Vec<u8> {
     match format {
